@@ -1,0 +1,38 @@
+# ipa-finetune: the two commands a fresh machine needs are `make demo` and `make test`.
+# Each creates .venv from requirements.txt when it is missing or requirements.txt changed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv test demo bench demo-data clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) demo/run_demo.py
+
+bench: $(STAMP)
+	$(PY) bench/bench_throughput.py
+
+# Rebuild the committed demo data, tokenizers and checkpoints from demo/text (needs epitran).
+demo-data: $(STAMP)
+	$(PY) -m pip install --quiet -r demo/requirements-build.txt
+	$(PY) demo/build_demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
