@@ -1,0 +1,127 @@
+"""Tables, heatmaps and job status of a study's finished runs.
+
+Reads every results.json under the given folders, prints a Markdown report (transfer matrix per
+model type and its difference to `normal`, grid-search summary, job status from the generators'
+manifests) and writes report.md, runs.csv and heatmap PNGs to the output folder.
+
+Examples:
+    python collect-results.py results/rus-pol-sentiment --split test
+    python collect-results.py --config config/finetune-rus-pol-sentiment.json --metric accuracy
+"""
+import argparse
+import os
+import sys
+
+from ipa_finetune import collect
+from ipa_finetune.cli import exit_on_user_error
+from ipa_finetune.errors import UserError
+
+EPILOG = """\
+With --config and no RESULTS_DIR, the results come from paths.results_dir/<study> of the config,
+and (with or without RESULTS_DIR) the job status from every manifest.jsonl under
+paths.jobs_dir/<study>. With neither RESULTS_DIR nor --config: every study under
+config/default.json's paths.results_dir, and every manifest under its paths.jobs_dir.
+Put RESULTS_DIR before the options that take several values (--config, --manifest), or after `--`.
+
+Cells are mean ± sample std (ddof=1) over seeds of one hyperparameter setting, with n. Where a cell
+has several settings (a grid), the one with the best mean eval-split metric is shown, also with
+--split test (selection never looks at test)."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results_dirs", nargs="*", metavar="RESULTS_DIR",
+                   help="folders searched recursively for results.json (default: from the config)")
+    p.add_argument("--config", nargs="+", metavar="CONFIG",
+                   help="config files, cascading over config/default.json; give results_dir, "
+                        "jobs_dir, study and the default metric")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved --config (each value with the file that set it) "
+                        "and exit")
+    p.add_argument("--manifest", nargs="+", metavar="PATH",
+                   help="manifest.jsonl files of the job generators, for the job status "
+                        "(default: those under the config's jobs dir; none without a config)")
+    p.add_argument("--metric", default=None,
+                   help="metric shown and used to pick settings: accuracy, precision, recall, f1 "
+                        "(macro), loss... (default: the config's metric_for_best_model, else f1)")
+    p.add_argument("--split", choices=collect.SPLITS, default="eval",
+                   help="split whose metric fills the tables (default: eval); settings are "
+                        "always chosen on eval")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder for report.md, runs.csv and PNGs (default: "
+                        "<results_dir>/<study>/report for a single study, else ./report)")
+    p.add_argument("--digits", type=int, default=3, help="decimals shown in tables (default: 3)")
+    p.add_argument("--log-lines", type=int, default=15,
+                   help="lines of a failed job's log shown in the status (default: 15)")
+    p.add_argument("--no-plots", action="store_true", help="skip the heatmap PNGs")
+    p.add_argument("--no-slurm", action="store_true",
+                   help="do not ask scontrol for job states (jobs without results: state unknown)")
+    return p.parse_args(argv)
+
+
+def load_paths(args):
+    """(config or None, results folder, jobs folder) from --config, or from config/default.json's
+    paths alone (all studies) when neither RESULTS_DIR nor --config is given."""
+    from ipa_finetune import config_loader  # only when a config is in use
+    if args.config:
+        cfg = config_loader.config_from_args(args)  # exits 0 after printing on --print-config
+        study = cfg["study"]
+        return (cfg, os.path.join(cfg["paths"]["results_dir"], study),
+                os.path.join(cfg["paths"]["jobs_dir"], study))
+    if args.print_config:
+        raise UserError("--print-config needs --config CONFIG ...; without one only "
+                        "paths.results_dir and paths.jobs_dir of config/default.json are read")
+    paths = config_loader.read_json5(config_loader.DEFAULT_CONFIG).get("paths") or {}
+    return (None, config_loader.resolve_path(paths.get("results_dir", "results")),
+            config_loader.resolve_path(paths.get("jobs_dir", "jobs/generated")))
+
+
+def resolve_inputs(args):
+    """(config or None, results dirs, results root for the default --out, manifests, notes)."""
+    cfg, results, jobs = None, None, None
+    if args.config or args.print_config or not args.results_dirs:
+        cfg, results, jobs = load_paths(args)
+    notes, root = [], None
+    if args.results_dirs:
+        for d in args.results_dirs:
+            if not os.path.isdir(d):
+                raise UserError(f"results directory '{d}' does not exist or is not a folder")
+        dirs = list(args.results_dirs)
+    else:
+        dirs = [results] if os.path.isdir(results) else []
+        root = os.path.dirname(results) if cfg else results
+        if not dirs:
+            notes.append(f"no results folder yet: `{results}` (paths.results_dir of the config)")
+    if args.manifest:
+        for m in args.manifest:
+            if not os.path.isfile(m):
+                raise UserError(f"--manifest '{m}' does not exist or is not a file")
+        manifests = list(args.manifest)
+    elif jobs is not None:
+        manifests = collect.find_manifests(jobs) if os.path.isdir(jobs) else []
+    else:
+        manifests = []
+    return cfg, dirs, root, manifests, notes
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    if args.digits < 0 or args.log_lines < 0:
+        raise UserError(f"--digits {args.digits} / --log-lines {args.log_lines}: must be >= 0")
+    cfg, dirs, root, manifests, notes = resolve_inputs(args)
+    metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get(
+        "metric_for_best_model") or "f1"
+    slurm = (lambda job_id: None) if args.no_slurm else collect.slurm_state
+    report = collect.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines)
+    report.notes += notes
+    out = args.out or collect.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
+    text = collect.write_report(report, out, args.digits, plots=not args.no_plots)
+    sys.stdout.write(text)
+    print(f"collect-results.py: wrote {os.path.join(out, 'report.md')}, runs.csv and "
+          f"{len(report.figures)} figure(s); {len(report.bad)} file(s) skipped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Markdown rendering of a collected report: pure functions from `collect.Report` to text."""
+import json
+
+from .collect import STATES, higher_is_better, lang_label
+
+
+def table(headers, rows, align=None):
+    """A GitHub-flavoured Markdown table. align: one of "l"/"r" per column (default: left)."""
+    def esc(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    align = align or ["l"] * len(headers)
+    lines = ["| " + " | ".join(esc(h) for h in headers) + " |",
+             "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_stat(stat, digits=3):
+    """`0.712 ± 0.013 (n=3)`; `0.712 (n=1)` (no std from one run); `–` when missing."""
+    if stat is None:
+        return "–"
+    if stat.std is None:
+        return f"{stat.mean:.{digits}f} (n={stat.n})"
+    return f"{stat.mean:.{digits}f} ± {stat.std:.{digits}f} (n={stat.n})"
+
+
+def fmt_num(v, digits=3, signed=False):
+    if v is None:
+        return "–"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def fmt_hp(hp):
+    if not hp:
+        return "(single setting)"
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in hp.items())
+
+
+def transfer_section(t, digits=3):
+    """Blocks of one TransferTable: one per model type, then one per difference to `normal`."""
+    head = ["train \\ eval"] + t.eval_langs
+    align = ["l"] + ["r"] * len(t.eval_langs)
+    out = [f"## {t.study} · {t.task}: {t.metric} on the {t.split} split", ""]
+    picked = False
+    for mt in t.model_types:
+        rows = []
+        for train, row in zip(t.train_sets, t.matrix(mt)):
+            cells = []
+            for c in row:
+                mark = " †" if c is not None and c.n_settings > 1 else ""
+                picked |= bool(mark)
+                cells.append(("–" if c is None else fmt_stat(c.stat, digits)) + mark)
+            rows.append([lang_label(train)] + cells)
+        out += [f"### {mt}", "", table(head, rows, align), ""]
+    for mt, diff in t.differences().items():
+        rows = [[lang_label(train)] + [fmt_num(v, digits, signed=True) for v in row]
+                for train, row in zip(t.train_sets, diff)]
+        out += [f"### {mt} - normal", "", table(head, rows, align), ""]
+    notes = ["Cells: mean ± sample std (ddof=1) over seeds of one hyperparameter setting, n runs;"
+             " – no run" + (" or no test split" if t.split == "test" else "") + "."]
+    if picked:
+        best = "highest" if higher_is_better(t.metric) else "lowest"
+        notes.append(f"† best of several hyperparameter settings: the {best} mean {t.metric} on the "
+                     "eval split of that language (never on test).")
+    if t.differences():
+        notes.append("Difference blocks: mean of the model type minus mean of `normal`, same cell.")
+    return "\n".join(out + [" ".join(notes), ""])
+
+
+def grid_section(grid, metric, digits=3):
+    head = ["study", "task", "model", "train", "eval", "settings", "runs", "best setting",
+            f"eval {metric}", f"test {metric}", "grid min", "grid max", "grid std"]
+    rows = [[g.study, g.task, g.model_type, lang_label(g.train_langs), lang_label(g.eval_langs),
+             g.n_settings, g.n_runs, fmt_hp(g.varying), fmt_stat(g.best_eval, digits),
+             fmt_stat(g.best_test, digits), fmt_num(g.spread_min, digits),
+             fmt_num(g.spread_max, digits), fmt_num(g.spread_std, digits)] for g in grid]
+    best = "highest" if higher_is_better(metric) else "lowest"
+    return "\n".join([
+        "## Grid search", "",
+        table(head, rows, ["l"] * 5 + ["r", "r", "l"] + ["r"] * 5), "",
+        f"Per (model type, train set, eval set): each setting's score is the {metric} on the eval "
+        "split averaged over the eval languages, then over seeds (mean ± std, n). The best setting "
+        f"has the {best} score; its test value is shown (selection never looks at test). "
+        "'best setting' lists only the hyperparameters that vary in the grid. grid min/max/std: "
+        "spread of the settings' scores (sample std).", ""])
+
+
+def status_section(report):
+    jobs = report.jobs
+    counts = {s: sum(j.state == s for j in jobs) for s in STATES}
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATES)
+    out = ["## Job status", "", f"{len(jobs)} jobs from {len(report.manifests)} manifest(s): "
+           f"{summary}.", ""]
+    todo = [j for j in jobs if j.state != "finished"]
+    if todo:
+        out += [table(["state", "job id", "job name", "run id", "detail", "script"],
+                      [[j.state, j.job_id, j.job_name, j.run_id, j.detail, j.script] for j in todo]),
+                ""]
+    for j in todo:
+        if j.log_tail:
+            out += [f"Log of {j.job_name or j.run_id} ({j.state}): `{j.log}`", "", "```",
+                    *j.log_tail, "```", ""]
+    for p in report.manifest_problems:
+        out.append(f"- skipped manifest line {p.path}: {p.reason}")
+    return "\n".join(out + [""])
+
+
+def render_report(report, digits=3):
+    """The whole report as Markdown: header, transfer tables, grid summary, status, skipped files."""
+    out = ["# Results", "",
+           f"{len(report.runs)} runs from {', '.join(f'`{d}`' for d in report.results_dirs) or '–'}"
+           f"; metric `{report.metric}`, split `{report.split}`.", ""]
+    out += [f"- {n}" for n in report.notes] + ([""] if report.notes else [])
+    if not report.runs:
+        out += ["No results.json found.", ""]
+    for t in report.tables:
+        out.append(transfer_section(t, digits))
+    if report.grid:
+        out.append(grid_section(report.grid, report.metric, digits))
+    if report.figures:
+        out += ["## Figures", ""] + [f"- [{title}]({name})" for title, name in report.figures] + [""]
+    if report.jobs is not None:
+        out.append(status_section(report))
+    if report.missing:
+        out += [f"## Runs without `{report.metric}` on the eval split", ""]
+        out += [f"- `{path}`: {lang}" for path, lang in report.missing] + [""]
+    if report.bad:
+        out += ["## Skipped files", ""]
+        out += [f"- `{b.path}`: {b.reason}" for b in report.bad] + [""]
+    return "\n".join(out).rstrip() + "\n"

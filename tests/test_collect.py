@@ -1,0 +1,355 @@
+"""collect-results.py: tables from synthetic results.json files with known values, status, plots."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ipa_finetune import collect
+from ipa_finetune.markdown import render_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "collect-results.py")
+HP = {"learning_rate": 5e-4, "batch_size": 32, "epochs": 3, "warmup_ratio": 0.1, "seed": 1337,
+      "metric_for_best_model": "f1"}
+
+
+def write_run(results, model_type, train, evals, scores, *, study="s", lr=5e-4, seed=1337,
+              task="sentiment"):
+    """A schema-1 results.json; scores: {lang: f1 on eval} or {lang: (eval f1, test f1)}."""
+    hp = dict(HP, learning_rate=lr, seed=seed)
+    digest = hashlib.sha256(json.dumps([model_type, train, evals, hp]).encode()).hexdigest()[:10]
+    rid = f"{model_type}__{'+'.join(sorted(train))}__to__{'+'.join(sorted(evals))}__{digest}"
+    metrics = {}
+    for lang, s in scores.items():
+        ev, te = s if isinstance(s, tuple) else (s, None)
+        metrics[lang] = {"eval": {"accuracy": ev + 0.1, "precision": ev, "recall": ev, "f1": ev,
+                                  "n": 120, "loss": 1.0 - ev, "majority_baseline": 0.4}}
+        if te is not None:
+            metrics[lang]["test"] = {"accuracy": te + 0.1, "f1": te, "n": 100}
+    data = {"schema_version": 1, "run_id": rid, "study": study, "task": task,
+            "model_type": model_type, "train_langs": sorted(train), "eval_langs": sorted(evals),
+            "datasets": {"polish": "polemo2", "russian": "rusentiment"}, "hyperparameters": hp,
+            "seed": seed, "metric_for_best_model": "f1", "best_epoch": 2,
+            "best_score": sum(m["eval"]["f1"] for m in metrics.values()) / len(metrics),
+            "metrics": metrics, "history": [], "train_examples": 640,
+            "train_examples_per_second": 100.0, "wall_time_seconds": 12.5,
+            "checkpoint": "/x/ckpt.pt", "best_model_dir": "best_model", "config": {},
+            "versions": {}, "git_commit": None, "device": "cpu",
+            "finished_at": "2026-01-01T00:00:00"}
+    d = os.path.join(results, study, rid)
+    os.makedirs(d)
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(data, f)
+    return d
+
+
+@pytest.fixture
+def study(tmp_path):
+    """normal vs ipa on polish/russian with seeds, a 2-point grid and a joint A+B run."""
+    res = str(tmp_path / "results")
+    for seed, (n, i) in enumerate([(0.70, 0.75), (0.72, 0.77), (0.74, 0.79)]):
+        write_run(res, "normal", ["polish"], ["polish"], {"polish": n}, seed=seed)
+        write_run(res, "ipa", ["polish"], ["polish"], {"polish": i}, seed=seed)
+    write_run(res, "normal", ["polish"], ["russian"], {"russian": 0.40})
+    write_run(res, "ipa", ["polish"], ["russian"], {"russian": 0.45})
+    write_run(res, "normal", ["russian"], ["russian"], {"russian": (0.62, 0.61)})
+    # A grid for ipa russian->russian: lr 5e-4 wins on eval although lr 1e-3 is better on test.
+    write_run(res, "ipa", ["russian"], ["russian"], {"russian": (0.60, 0.58)}, lr=1e-3)
+    write_run(res, "ipa", ["russian"], ["russian"], {"russian": (0.65, 0.55)}, lr=5e-4)
+    # One run trained on both and evaluated on both fills two columns.
+    write_run(res, "normal", ["polish", "russian"], ["polish", "russian"],
+              {"polish": 0.71, "russian": 0.63})
+    return res
+
+
+def test_transfer_table_numbers(study):
+    runs, bad = collect.load_results([study])
+    assert len(runs) == 12 and bad == []
+    (t,) = collect.transfer_tables(runs, "f1", "eval")
+    assert t.model_types == ["normal", "ipa"]
+    assert t.train_sets == [("polish", "russian"), ("polish",), ("russian",)]
+    assert t.eval_langs == ["polish", "russian"]
+    c = t.cells[("normal", ("polish",), "polish")]
+    assert c.stat.mean == pytest.approx(0.72) and c.stat.std == pytest.approx(0.02)
+    assert c.stat.n == 3 and c.n_settings == 1
+    joint = [t.cells[("normal", ("polish", "russian"), lang)].stat.mean for lang in t.eval_langs]
+    assert joint == [pytest.approx(0.71), pytest.approx(0.63)]
+    grid = t.cells[("ipa", ("russian",), "russian")]
+    assert grid.n_settings == 2 and grid.stat.mean == pytest.approx(0.65)
+    assert grid.hyperparameters["learning_rate"] == 5e-4 and "seed" not in grid.hyperparameters
+    assert t.cells[("normal", ("russian",), "russian")].stat.std is None  # n=1: no sample std
+    diff = t.differences()["ipa"]
+    assert diff[0] == [None, None]                       # no ipa A+B run
+    assert diff[1] == [pytest.approx(0.05), pytest.approx(0.05)]
+    assert diff[2] == [None, pytest.approx(0.03)]
+
+
+def test_test_split_uses_setting_chosen_on_eval(study):
+    runs, _ = collect.load_results([study])
+    (t,) = collect.transfer_tables(runs, "f1", "test")
+    assert t.cells[("ipa", ("russian",), "russian")].stat.mean == pytest.approx(0.55)  # not 0.58
+    assert t.cells[("normal", ("polish",), "polish")].stat is None  # no test split there
+    assert t.differences()["ipa"][2] == [None, pytest.approx(0.55 - 0.61)]
+
+
+def test_grid_summary(study):
+    runs, _ = collect.load_results([study])
+    rows = {(g.model_type, g.train_langs, g.eval_langs): g for g in collect.grid_summary(runs, "f1")}
+    g = rows[("ipa", ("russian",), ("russian",))]
+    assert (g.n_settings, g.n_runs) == (2, 2)
+    assert g.varying == {"learning_rate": 5e-4}
+    assert g.best_eval.mean == pytest.approx(0.65) and g.best_test.mean == pytest.approx(0.55)
+    assert (g.spread_min, g.spread_max) == (pytest.approx(0.60), pytest.approx(0.65))
+    assert g.spread_std == pytest.approx(0.05 / 2 ** 0.5)
+    j = rows[("normal", ("polish", "russian"), ("polish", "russian"))]
+    assert j.best_eval.mean == pytest.approx(0.67) and j.best_test is None
+    assert j.spread_std is None and j.varying == {}
+    s = rows[("ipa", ("polish",), ("polish",))]
+    assert (s.n_settings, s.n_runs, s.best_eval.n) == (1, 3, 3)
+
+
+def test_markdown_text(study):
+    report = collect.build_report([study], "f1", "eval")
+    md = render_report(report)
+    assert "## s · sentiment: f1 on the eval split" in md
+    assert "| train \\ eval | polish | russian |" in md
+    assert "| polish | 0.720 ± 0.020 (n=3) | 0.400 (n=1) |" in md
+    assert "| russian | – | 0.650 (n=1) † |" in md
+    assert "### ipa - normal" in md
+    assert "| polish | +0.050 | +0.050 |" in md
+    assert "| polish+russian | – | – |" in md
+    assert ("| s | sentiment | ipa | russian | russian | 2 | 2 | learning_rate=0.0005 | "
+            "0.650 (n=1) | 0.550 (n=1) | 0.600 | 0.650 | 0.035 |") in md
+    assert "## Skipped files" not in md
+
+
+def test_bad_files_reported_and_skipped(study):
+    bad_dir = os.path.join(study, "s", "broken")
+    os.makedirs(bad_dir)
+    with open(os.path.join(bad_dir, "results.json"), "w") as f:
+        f.write('{"schema_version": 1, "run_id": "x", "metr')      # a partial write
+    old = os.path.join(study, "s", "old")
+    os.makedirs(old)
+    with open(os.path.join(old, "results.json"), "w") as f:
+        json.dump({"schema_version": 2, "run_id": "y"}, f)
+    noeval = write_run(study, "ipa", ["polish"], ["polish"], {"polish": 0.9}, seed=99)
+    with open(os.path.join(noeval, "results.json")) as f:
+        data = json.load(f)
+    del data["metrics"]["polish"]["eval"]
+    with open(os.path.join(noeval, "results.json"), "w") as f:
+        json.dump(data, f)
+    report = collect.build_report([study], "f1", "eval")
+    reasons = {os.path.basename(os.path.dirname(b.path)): b.reason for b in report.bad}
+    assert len(report.runs) == 12 and len(reasons) == 3
+    assert reasons["broken"].startswith("not valid JSON")
+    assert reasons["old"] == "schema_version 2 is not supported (expected 1)"
+    assert reasons[os.path.basename(noeval)] == ("'metrics' has no 'eval' metrics for eval "
+                                                  "language 'polish'")
+    md = render_report(report)
+    assert "## Skipped files" in md and "broken/results.json`: not valid JSON" in md
+    assert "| polish | 0.770 ± 0.020 (n=3) |" in md   # the bad seed-99 run did not count
+
+
+def test_unknown_metric_is_a_user_error(study):
+    from ipa_finetune.errors import UserError
+    with pytest.raises(UserError, match="--metric 'f2' is in no results.json.*available: accuracy"):
+        collect.build_report([study], "f2", "eval")
+
+
+def test_status_states_and_log_tail(tmp_path, study):
+    runs, _ = collect.load_results([study])
+    done = os.path.dirname(runs[0].path)
+    log = tmp_path / "logs" / "job-12.out"
+    log.parent.mkdir()
+    log.write_text("step 1\nstep 2\r step 3\nTraceback (most recent call last):\nValueError: boom\n")
+    entries = [
+        {"job_id": "11", "job_name": "done", "run_id": "a", "run_dir": done, "log": "x"},
+        {"job_id": "12", "job_name": "crash", "run_id": "b", "run_dir": str(tmp_path / "b"),
+         "log": str(tmp_path / "logs" / "job-%j.out"), "script": "/j/crash.sh"},
+        {"job_id": "13", "job_name": "queued", "run_id": "c", "run_dir": str(tmp_path / "c")},
+        {"job_id": "14", "job_name": "busy", "run_id": "d", "run_dir": str(tmp_path / "d")},
+        {"job_id": "local", "job_name": "loc", "run_id": "e", "run_dir": str(tmp_path / "e"),
+         "log": str(tmp_path / "nope.out")},
+    ]
+    states = {"12": "TIMEOUT", "13": "PENDING", "14": "RUNNING"}
+    jobs = {j.job_name: j for j in collect.job_statuses(entries, states.get, log_lines=2)}
+    assert jobs["done"].state == "finished"
+    assert (jobs["crash"].state, jobs["crash"].detail) == ("failed", "Slurm TIMEOUT")
+    assert jobs["crash"].log_tail == ("Traceback (most recent call last):", "ValueError: boom")
+    assert jobs["queued"].state == "pending" and jobs["busy"].state == "running"
+    assert jobs["loc"].state == "unknown" and "log not found" in jobs["loc"].detail
+    assert collect.classify_slurm(None) == ("unknown", "no results (state unknown)")
+    assert collect.log_tail(str(log), 3)[0] == " step 3"   # \r updates collapsed as a terminal
+    assert collect.classify_slurm("COMPLETED")[0] == "failed"
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+
+
+def test_cli_end_to_end(tmp_path, study):
+    """Subprocess run: stdout Markdown, report.md, runs.csv, valid PNGs, and the job status from a
+    manifest with a fake scontrol (one finished job, one failed with its log)."""
+    runs, _ = collect.load_results([study])
+    log = tmp_path / "crash-7.out"
+    log.write_text("loading\nRuntimeError: CUDA out of memory\n")
+    manifest = tmp_path / "jobs" / "manifest.jsonl"
+    manifest.parent.mkdir()
+    lines = [{"job_id": "6", "job_name": "ok", "script": "/j/ok.sh", "run_id": runs[0].run_id,
+              "run_dir": os.path.dirname(runs[0].path), "log": "/j/ok-6.out", "args": [],
+              "submitted_at": "2026-01-01T00:00:00"},
+             {"job_id": "7", "job_name": "crash", "script": "/j/crash.sh", "run_id": "missing",
+              "run_dir": str(tmp_path / "missing"), "log": str(tmp_path / "crash-%j.out"),
+              "args": [], "submitted_at": "2026-01-01T00:00:00"}]
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{broken\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "scontrol"
+    fake.write_text("#!/bin/sh\necho \"JobId=$3 JobName=x JobState=OUT_OF_MEMORY Reason=None\"\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    p = run_cli(study, "--out", str(out), "--manifest", str(manifest), env=env)
+    assert p.returncode == 0, p.stderr
+    assert "| polish | 0.770 ± 0.020 (n=3) |" in p.stdout
+    assert "2 jobs from 1 manifest(s): 1 finished, 0 running, 0 pending, 1 failed" in p.stdout
+    assert "| failed | 7 | crash | missing | Slurm OUT_OF_MEMORY | /j/crash.sh |" in p.stdout
+    assert "RuntimeError: CUDA out of memory" in p.stdout
+    assert "manifest.jsonl:3: not valid JSON" in p.stdout
+    assert (out / "report.md").read_text() == p.stdout
+    import csv
+    with open(out / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 13 + 3   # 12 runs, one with two eval langs; three have a test split
+    grid = [r for r in rows if r["model_type"] == "ipa" and r["train_langs"] == "russian"
+            and r["split"] == "test"]
+    assert sorted(float(r["f1"]) for r in grid) == [0.55, 0.58]
+    assert {"hp_learning_rate", "seed", "best_epoch", "wall_time_seconds", "eval_lang"} <= set(rows[0])
+    pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
+    assert pngs == ["transfer__s__sentiment__ipa-minus-normal__f1__eval.png",
+                    "transfer__s__sentiment__ipa__f1__eval.png",
+                    "transfer__s__sentiment__normal__f1__eval.png"]
+    import matplotlib.image
+    for name in pngs:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        img = matplotlib.image.imread(out / name)
+        assert img.shape[0] > 300 and img.shape[1] > 500   # inches * dpi 200
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+
+
+def test_cli_errors_are_one_line(tmp_path, study):
+    p = run_cli(str(tmp_path / "nowhere"), "--no-plots")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert "results directory" in p.stderr and "does not exist" in p.stderr
+    p = run_cli(study, "--metric", "f2", "--no-plots", "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and "available: accuracy" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_default_out_dir(study, tmp_path):
+    runs, _ = collect.load_results([study])
+    assert collect.default_out_dir([study], runs) == os.path.join(study, "s", "report")
+    sdir = os.path.join(study, "s")
+    assert collect.default_out_dir([sdir], runs) == os.path.join(sdir, "report")
+    assert collect.default_out_dir([study], runs, "/r") == "/r/s/report"
+    assert collect.default_out_dir([study, sdir], runs) == "report"
+
+
+def test_cli_with_config(tmp_path, study):
+    """--config: results from paths.results_dir/<study>, manifests under paths.jobs_dir/<study>,
+    the report in results_dir/<study>/report; the config's metric_for_best_model is the default."""
+    jobs = tmp_path / "jobs" / "s"
+    jobs.mkdir(parents=True)
+    (jobs / "manifest.jsonl").write_text(json.dumps(
+        {"job_id": "local", "job_name": "j", "script": "/j/j.sh", "run_id": "r",
+         "run_dir": str(tmp_path / "r"), "log": "", "args": [], "submitted_at": "x"}) + "\n")
+    cfg = tmp_path / "study.json"
+    cfg.write_text(json.dumps({
+        "study": "s", "task": "sentiment",
+        "languages": {"russian": "demo-rusentiment", "polish": "demo-polsentiment"},
+        "paths": {"results_dir": study, "jobs_dir": str(tmp_path / "jobs")},
+        "hyperparameters": {"metric_for_best_model": "accuracy"}}))
+    p = run_cli("--config", str(cfg), "--no-plots")
+    assert p.returncode == 0, p.stderr
+    assert "metric `accuracy`, split `eval`" in p.stdout
+    assert "| polish | 0.820 ± 0.020 (n=3) | 0.500 (n=1) |" in p.stdout   # accuracy = f1 + 0.1
+    assert "1 jobs from 1 manifest(s): 0 finished, 0 running, 0 pending, 0 failed, 1 unknown" in p.stdout
+    assert os.path.isfile(os.path.join(study, "s", "report", "runs.csv"))
+    p = run_cli("--print-config", "--no-plots")
+    assert p.returncode == 2 and "--print-config needs --config" in p.stderr
+
+
+def test_duplicate_run_id_keeps_the_later(study, tmp_path):
+    import shutil
+    runs, _ = collect.load_results([study])
+    src = os.path.dirname(runs[0].path)
+    copy = tmp_path / "copy" / "x"
+    shutil.copytree(src, copy)
+    with open(copy / "results.json") as f:
+        data = json.load(f)
+    data["finished_at"] = "2027-01-01T00:00:00"
+    (copy / "results.json").write_text(json.dumps(data))
+    runs2, bad = collect.load_results([study, str(tmp_path / "copy"), study])  # study given twice
+    assert len(runs2) == 12 and len(bad) == 1
+    assert bad[0].path == runs[0].path and bad[0].reason.startswith("duplicate of run")
+    assert str(copy) in {os.path.dirname(r.path) for r in runs2}
+
+
+def _slurm_up():
+    import shutil
+    if not (shutil.which("sbatch") and shutil.which("scontrol") and shutil.which("sinfo")):
+        return False
+    p = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
+    return p.returncode == 0 and bool(p.stdout.strip())
+
+
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm cluster reachable (CI starts scripts/local-slurm.sh)")
+def test_status_of_a_real_failed_slurm_job(tmp_path):
+    import time
+    p = subprocess.run(["sbatch", "--parsable", "--output", str(tmp_path / "crash-%j.out"), "--wrap",
+                        "echo starting; echo 'ValueError: boom' >&2; exit 3"],
+                       capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    job_id = p.stdout.strip().split(";")[0]
+    deadline = time.time() + 30
+    while collect.slurm_state(job_id) in collect.SLURM_PENDING | collect.SLURM_RUNNING:
+        assert time.time() < deadline, "the Slurm job did not finish in 30 s"
+        time.sleep(0.3)
+    entry = {"job_id": job_id, "job_name": "crash", "run_id": "r", "run_dir": str(tmp_path / "r"),
+             "log": str(tmp_path / "crash-%j.out")}
+    (job,) = collect.job_statuses([entry])
+    assert (job.state, job.detail) == ("failed", "Slurm FAILED")
+    assert job.log_tail == ("starting", "ValueError: boom")
+    assert collect.slurm_state("99999999") == "UNKNOWN"
+
+
+def test_loss_is_minimised(study):
+    runs, _ = collect.load_results([study])
+    rows = {(g.model_type, g.train_langs): g for g in collect.grid_summary(runs, "loss")}
+    g = rows[("ipa", ("russian",))]
+    assert g.varying == {"learning_rate": 5e-4} and g.best_eval.mean == pytest.approx(0.35)
+    (t,) = collect.transfer_tables(runs, "loss", "eval")
+    assert t.cells[("ipa", ("russian",), "russian")].stat.mean == pytest.approx(0.35)
+
+
+def test_other_data_or_checkpoint_is_not_a_seed(tmp_path):
+    """Same hyperparameters but another dataset or checkpoint: a separate setting, not a replicate."""
+    res = str(tmp_path / "r")
+    write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.5}, seed=1)
+    b = write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.7}, seed=2)
+    c = write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.9}, seed=3)
+    for d, key, value in ((b, "datasets", {"polish": "other"}),
+                          (c, "config", {"model_types": {"ipa": {"model_prefix": "big"}}})):
+        with open(os.path.join(d, "results.json")) as f:
+            data = json.load(f)
+        data[key] = value
+        with open(os.path.join(d, "results.json"), "w") as f:
+            json.dump(data, f)
+    runs, _ = collect.load_results([res])
+    (g,) = collect.grid_summary(runs, "f1")
+    assert (g.n_settings, g.best_eval.n, g.best_eval.mean) == (3, 1, pytest.approx(0.9))
+    assert g.varying == {"datasets": {"polish": "polemo2", "russian": "rusentiment"},
+                         "model": {"model_prefix": "big"}}
