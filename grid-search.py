@@ -1,0 +1,59 @@
+"""Grid search: one finetune-exp.py job per permutation of the grid config's hyperparameters, for each
+model type, written from a Slurm template and submitted with sbatch (or run here with --local).
+
+Example (see the jobs first, then submit them):
+    python grid-search.py config/finetune-rus-pol-sentiment.json --grid-config config/grid-search.json \\
+        --model-type normal ipa --timeout 02:00:00 --dry-run
+"""
+import argparse
+import os
+import sys
+
+from ipa_finetune import jobs, slurm
+from ipa_finetune.cli import exit_on_user_error
+from ipa_finetune.config_loader import add_config_arguments, config_from_args, find_config_file, load_grid_config
+
+TEMPLATE = "grid-search-fine-tune-template.sh"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid-config", default="config/grid-search.json",
+                        help="Path to the configuration file for the grid search ranges "
+                             "(default: %(default)s)")
+    parser.add_argument("-t", "--template", default=f"jobs/templates/{TEMPLATE}",
+                        help="Path to the template file, or a directory holding "
+                             f"{TEMPLATE} (default: %(default)s)")
+    slurm.add_output_argument(parser)
+    parser.add_argument("--temp-config-dir",
+                        help="Path to the temporary configuration directory for generate config files: "
+                             "one hyperparameter config per permutation, passed to finetune-exp.py as "
+                             "its last config (default: the config's paths.temp_config_dir)")
+    slurm.add_launch_arguments(parser)
+    add_config_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+    options = slurm.options_from_args(args)
+    model_types = slurm.model_types_from_args(args, cfg)
+    grid = load_grid_config(args.grid_config, cfg)
+    template_path = jobs.find_template(args.template, TEMPLATE)
+    template = jobs.load_template(template_path)
+    settings = slurm.settings_from_args(args, cfg, args.output_dir or slurm.default_output_dir(cfg))
+    temp_dir = os.path.abspath(args.temp_config_dir or cfg["paths"]["temp_config_dir"])
+    config_files = [find_config_file(p) for p in args.config]
+    planned = jobs.plan_grid_jobs(cfg, config_files, grid, model_types, temp_dir, force=args.force)
+    n_perm = len(planned) // len(model_types)
+    print(f"grid {grid['file']}: {n_perm} permutations x {len(model_types)} model types "
+          f"({', '.join(model_types)}); train on {'+'.join(grid['languages']['train'])}, "
+          f"evaluate on {'+'.join(grid['languages']['eval'])}")
+    sys.exit(slurm.launch(planned, template, template_path, cfg, settings, options, what="grid jobs"))
+
+
+if __name__ == "__main__":
+    main()

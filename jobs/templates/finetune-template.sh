@@ -1,0 +1,18 @@
+#!/bin/bash
+# One fine-tune of the transfer matrix, written by finetuning-generator.py from
+# jobs/templates/finetune-template.sh (str.format fields in braces; literal braces written doubled).
+# Required fields: job_name, cpus, gpus, timeout, args. Also set per job: log, project_dir, python,
+# run_id, run_dir, study, model_type, train_langs, eval_langs, output_dir. Any other field comes from
+# the config's slurm.fields, e.g. "partition" for a line `#SBATCH --partition=` + the field.
+#SBATCH --job-name={job_name}
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --gpus={gpus}
+#SBATCH --time={timeout}
+#SBATCH --output={log}
+set -euo pipefail
+cd {project_dir}
+echo "job ${{SLURM_JOB_ID:-local}} ({job_name}) on $(hostname) at $(date -Iseconds); run {run_id}"
+# Threads follow the CPUs Slurm gave this job, not the node's core count.
+export OMP_NUM_THREADS="${{SLURM_CPUS_PER_TASK:-{cpus}}}"
+exec {python} finetune-exp.py {args} --cpus "${{SLURM_CPUS_PER_TASK:-{cpus}}}"

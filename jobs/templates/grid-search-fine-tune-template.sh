@@ -1,0 +1,21 @@
+#!/bin/bash
+# One point of a hyperparameter grid, written by grid-search.py from
+# jobs/templates/grid-search-fine-tune-template.sh (str.format fields in braces; literal braces
+# written doubled). Required fields: job_name, cpus, gpus, timeout, args. The extra field
+# temp_config_name is the generated hyperparameter config (also the last config in args). Also set per
+# job: log, project_dir, python, run_id, run_dir, study, model_type, train_langs, eval_langs,
+# output_dir. Any other field comes from the config's slurm.fields (e.g. "account", "partition").
+#SBATCH --job-name={job_name}
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --gpus={gpus}
+#SBATCH --time={timeout}
+#SBATCH --output={log}
+set -euo pipefail
+cd {project_dir}
+echo "job ${{SLURM_JOB_ID:-local}} ({job_name}) on $(hostname) at $(date -Iseconds); run {run_id}"
+echo "hyperparameters of this grid point:"
+cat {temp_config_name}
+# Threads follow the CPUs Slurm gave this job, not the node's core count.
+export OMP_NUM_THREADS="${{SLURM_CPUS_PER_TASK:-{cpus}}}"
+exec {python} finetune-exp.py {args} --cpus "${{SLURM_CPUS_PER_TASK:-{cpus}}}"

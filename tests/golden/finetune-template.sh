@@ -1,0 +1,18 @@
+#!/bin/bash
+# One fine-tune of the transfer matrix, written by finetuning-generator.py from
+# jobs/templates/finetune-template.sh (str.format fields in braces; literal braces written doubled).
+# Required fields: job_name, cpus, gpus, timeout, args. Also set per job: log, project_dir, python,
+# run_id, run_dir, study, model_type, train_langs, eval_langs, output_dir. Any other field comes from
+# the config's slurm.fields, e.g. "partition" for a line `#SBATCH --partition=` + the field.
+#SBATCH --job-name=rus-pol-sentiment-ipa-polish+russian-to-russian
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=8
+#SBATCH --gpus=1
+#SBATCH --time=06:00:00
+#SBATCH --output='/srv/ipa finetune/jobs/rus-pol/logs/rus-pol-sentiment-ipa-polish+russian-to-russian-%j.out'
+set -euo pipefail
+cd '/srv/ipa finetune'
+echo "job ${SLURM_JOB_ID:-local} (rus-pol-sentiment-ipa-polish+russian-to-russian) on $(hostname) at $(date -Iseconds); run <run_id>"
+# Threads follow the CPUs Slurm gave this job, not the node's core count.
+export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-8}"
+exec '/opt/py env/bin/python' finetune-exp.py <project>/config/finetune-rus-pol-sentiment.json <tmp>/overlay.json --model-type ipa --train-langs russian polish --eval-langs russian --cpus "${SLURM_CPUS_PER_TASK:-8}"

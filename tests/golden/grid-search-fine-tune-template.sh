@@ -1,0 +1,21 @@
+#!/bin/bash
+# One point of a hyperparameter grid, written by grid-search.py from
+# jobs/templates/grid-search-fine-tune-template.sh (str.format fields in braces; literal braces
+# written doubled). Required fields: job_name, cpus, gpus, timeout, args. The extra field
+# temp_config_name is the generated hyperparameter config (also the last config in args). Also set per
+# job: log, project_dir, python, run_id, run_dir, study, model_type, train_langs, eval_langs,
+# output_dir. Any other field comes from the config's slurm.fields (e.g. "account", "partition").
+#SBATCH --job-name=rus-pol-sentiment-ipa-polish+russian-to-polish+russian-001
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=8
+#SBATCH --gpus=1
+#SBATCH --time=06:00:00
+#SBATCH --output='/srv/ipa finetune/jobs/rus-pol/logs/rus-pol-sentiment-ipa-polish+russian-to-polish+russian-001-%j.out'
+set -euo pipefail
+cd '/srv/ipa finetune'
+echo "job ${SLURM_JOB_ID:-local} (rus-pol-sentiment-ipa-polish+russian-to-polish+russian-001) on $(hostname) at $(date -Iseconds); run <run_id>"
+echo "hyperparameters of this grid point:"
+cat '/srv/ipa finetune/jobs/temp-configs/rus-pol-sentiment-grid-001-0c1dd89a.json'
+# Threads follow the CPUs Slurm gave this job, not the node's core count.
+export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-8}"
+exec '/opt/py env/bin/python' finetune-exp.py <project>/config/finetune-rus-pol-sentiment.json <tmp>/overlay.json '/srv/ipa finetune/jobs/temp-configs/rus-pol-sentiment-grid-001-0c1dd89a.json' --model-type ipa --train-langs polish russian --eval-langs polish russian --cpus "${SLURM_CPUS_PER_TASK:-8}"
