@@ -1,0 +1,93 @@
+"""Fine-tune one nanoGPT checkpoint for classification and evaluate it: one run of a study.
+
+    python finetune-exp.py config/demo.json --model-type ipa --train-langs polish russian \
+        --eval-langs russian
+
+Trains on the train splits of --train-langs together, evaluates every epoch on the eval split of each
+--eval-langs language, keeps the epoch best on average, and writes
+<results_dir>/<study>/<run_id>/results.json (plus best_model/ and train.log). A finished run is skipped;
+a killed one resumes from its last epoch checkpoint when started again with the same arguments.
+"""
+import argparse
+import os
+import sys
+
+# Jobs run offline: datasets and models come from local files or the HF cache, never the network
+# (set HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 to allow downloads). Set before datasets is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from ipa_finetune import experiment  # noqa: E402
+from ipa_finetune.cli import exit_on_user_error  # noqa: E402
+from ipa_finetune.config_loader import add_config_arguments, config_from_args  # noqa: E402
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Fine-tune a nanoGPT checkpoint on the train splits of some languages and evaluate "
+                    "it on others; writes results.json, the best model and train.log to the run folder.")
+    add_config_arguments(parser)
+    parser.add_argument("--model-type",
+                        help="which pretrained model to fine-tune: a key of the config's model_types "
+                             "(e.g. normal or ipa)")
+    parser.add_argument("--train-langs", nargs="+", metavar="LANG",
+                        help="languages whose train splits are concatenated for training")
+    parser.add_argument("--eval-langs", nargs="+", metavar="LANG",
+                        help="languages evaluated every epoch (eval split) and at the end (eval and "
+                             "test split)")
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="results folder to use instead of the config's paths.results_dir; the run "
+                             "goes to DIR/<study>/<run_id>/")
+    parser.add_argument("--force", action="store_true",
+                        help="run again even if results.json exists: once the inputs are validated, "
+                             "deletes the run's results.json, best_model/ and checkpoints/ and trains "
+                             "from scratch (train.log is appended to)")
+    parser.add_argument("--cpus", type=positive_int, default=None, metavar="N",
+                        help="CPU cores to use (torch threads; data loader workers on a GPU machine are "
+                             "cpus-1, at most 8); default: $SLURM_CPUS_PER_TASK when set, else all "
+                             "cores this process may use")
+    parser.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
+                        help="stop after N optimizer steps (for debugging and smoke tests); recorded as "
+                             "hyperparameter max_steps, so the run gets its own run id")
+    parser.add_argument("--no-save-model", dest="save_model", action="store_false",
+                        help="do not write best_model/ (saves disk in big grids); metrics are unchanged")
+    args = parser.parse_args(argv)
+    if not args.print_config:  # --print-config needs only the config files
+        missing = [flag for flag, value in (("--model-type", args.model_type),
+                                            ("--train-langs", args.train_langs),
+                                            ("--eval-langs", args.eval_langs)) if not value]
+        if missing:
+            parser.error(f"the following arguments are required: {', '.join(missing)}")
+    return args
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+    plan = experiment.plan_run(cfg, args.model_type, args.train_langs, args.eval_langs,
+                               output_dir=args.output_dir, max_steps=args.max_steps)
+    done = None if args.force else experiment.finished_message(plan)
+    if done:
+        experiment.clear_leftover_checkpoints(plan)
+        print(done)
+        return 0
+    from ipa_finetune import training  # torch, transformers: only when there is work to do
+
+    training.run(plan, cpus=args.cpus or experiment.default_cpus(), save_model=args.save_model,
+                 fresh=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Datasets: load a language's dataset, check it, and turn it into cached token ids.
+
+Where a dataset comes from (the language database's `dataset` value):
+- a folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk`;
+- a folder holding one data file per split, `<split>.<ext>` (ext: jsonl, json, csv, tsv, parquet), e.g.
+  `train.jsonl`, `validation.jsonl`, `test.jsonl`: the split name is the file name;
+- a single data file: it is the split `train` (datasets' convention);
+- otherwise a Hugging Face hub name (with the db's `subset`), which must already be in the HF datasets
+  cache (`paths.hf_cache`): jobs run offline.
+`data_format` in the db entry (json, csv, parquet, ...) overrides the guess from the file extension.
+
+Labels (`eval_feature`) may be ints in [0, classes), a ClassLabel (its ids are used), or strings, which
+need `label_names` in the db entry: the position in that list is the class id. The same id must mean the
+same class in every language of a study, since their train splits feed one classifier.
+"""
+import hashlib
+import json
+import os
+
+from .errors import DataError
+from .labels import label_encoder, validate_labels, where
+
+# Bump when the encoding below changes, so old cached token ids are not reused.
+ENCODING_VERSION = 1
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+def _split_files(spec, path):
+    """{split: file} for a data file (split "train") or a folder of `<split>.<ext>` files."""
+    if os.path.isfile(path):
+        return {"train": path}
+    files = {}
+    for entry in sorted(os.listdir(path)):
+        stem, ext = os.path.splitext(entry)
+        if ext.lower() in FILE_BUILDERS and os.path.isfile(os.path.join(path, entry)):
+            if stem in files:
+                raise DataError(f"{where(spec, stem)}: two files for one split in {path}: "
+                                f"{os.path.basename(files[stem])} and {entry}; keep one")
+            files[stem] = os.path.join(path, entry)
+    if not files:
+        raise DataError(f"{where(spec)}: folder {path} holds no save_to_disk dataset and no "
+                        f"<split>.<ext> data files (ext: {', '.join(sorted(FILE_BUILDERS))})")
+    return files
+
+
+def _is_blank(path):
+    """An empty data file (datasets cannot load one: it has no columns)."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return True
+    if size < 4096:
+        with open(path, "rb") as f:
+            return not f.read().strip()
+    return False
+
+
+def _load_file(spec, split, path, cache_dir):
+    """One split from one data file; loaded alone, so its cache (and the tokenized cache keyed on it)
+    does not depend on which other splits a run needs."""
+    import datasets
+
+    ext = os.path.splitext(path)[1].lower()
+    builder = spec.data_format or FILE_BUILDERS.get(ext)
+    if builder is None:
+        raise DataError(f"{where(spec, split)}: cannot tell the format of {path}; use one of "
+                        f"{', '.join(sorted(FILE_BUILDERS))} or set data_format in the db entry")
+    if _is_blank(path):
+        raise DataError(f"{where(spec, split)}: the split is empty ({path} has no rows)")
+    kwargs = {"delimiter": "\t"} if ext == ".tsv" else {}
+    try:
+        return datasets.load_dataset(builder, data_files={split: path}, split=split,
+                                     cache_dir=cache_dir, **kwargs)
+    except ValueError as e:
+        if "corresponds to no data" in str(e):  # e.g. a csv with a header and no rows
+            raise DataError(f"{where(spec, split)}: the split is empty ({path} has no rows)") from None
+        raise
+
+
+def _load(spec, splits, cache_dir):
+    """-> {split: Dataset} for the named splits; DataError naming what is missing or unreadable."""
+    import datasets
+
+    path = spec.dataset
+    if spec.is_local and not os.path.exists(path):
+        raise DataError(f"{where(spec)}: local path {path} does not exist")
+    saved = spec.is_local and os.path.isdir(path) and any(
+        os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
+    files = _split_files(spec, path) if spec.is_local and not saved else None
+    try:
+        if saved:
+            source = datasets.load_from_disk(path)
+            if isinstance(source, datasets.Dataset):
+                source = {str(source.split or "train"): source}
+        elif files is None:
+            source = datasets.load_dataset(path, spec.subset, cache_dir=cache_dir)
+        else:
+            source = files
+        for split in splits:
+            if split not in source:
+                raise DataError(f"{where(spec, split)}: no such split; the dataset has {sorted(source)}")
+        if files is not None:
+            return {split: _load_file(spec, split, files[split], cache_dir) for split in splits}
+        return {split: source[split] for split in splits}
+    except DataError:
+        raise
+    except Exception as e:  # parse errors, a hub name not in the cache, ...
+        msg = " ".join(str(e).split())[:400]
+        hint = "" if spec.is_local else (
+            f" (a hub name: it must already be in the HF cache {cache_dir}, since jobs run offline; "
+            "download it there once, or give a local path)")
+        raise DataError(f"{where(spec)}: cannot load: {type(e).__name__}: {msg}{hint}") from None
+
+
+def _check_columns(ds, spec, split, features):
+    for col in list(features) + [spec.eval_feature]:
+        if col not in ds.column_names:
+            raise DataError(f"{where(spec, split, col)}: no such column; the split has "
+                            f"{ds.column_names}")
+        nulls = ds.data.column(col).null_count
+        if nulls:
+            raise DataError(f"{where(spec, split, col)}: {nulls} row(s) hold null/missing values")
+    for col in features:
+        dtype = getattr(ds.features[col], "dtype", None)
+        if dtype not in ("string", "large_string"):
+            raise DataError(f"{where(spec, split, col)}: a train feature must be text, got "
+                            f"{ds.features[col]}")
+
+
+def load_language(spec, model_type, roles, cache_dir):
+    """Load and check the splits one language needs: `roles` names some of "train", "eval", "test".
+    -> dict role -> (split name, raw Dataset). Raises DataError before any token is computed."""
+    wanted = {"train": spec.train_split, "eval": spec.eval_split, "test": spec.test_split}
+    features = spec.features_for(model_type)
+    if not features:
+        raise DataError(f"{where(spec)}: no train_features for model type '{model_type}'")
+    names = {role: wanted[role] for role in roles if wanted[role] is not None}
+    loaded = _load(spec, sorted(set(names.values())), cache_dir)
+    out = {}
+    for role, split in names.items():
+        ds = loaded[split]
+        if len(ds) == 0:
+            raise DataError(f"{where(spec, split)}: the split is empty")
+        _check_columns(ds, spec, split, features)
+        validate_labels(ds, spec, split)
+        out[role] = (split, ds)
+    return out
+
+
+def _fingerprint(ds, tokenizer_fp, features, label_key, max_length):
+    key = json.dumps([ENCODING_VERSION, ds._fingerprint, tokenizer_fp, features, label_key, max_length])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def encode(ds, spec, split, model_type, tokenizer, tokenizer_fp, max_length, cache_dir):
+    """Token ids of one split, through a batched `map` cached under `cache_dir/ipa_finetune-tokenized`
+    with a fingerprint of (source data, tokenizer, features, labels, max_length): the jobs of a grid,
+    and a resumed job, reuse it. Columns: input_ids, labels, length (for length-grouped batches).
+    The train features of a row are joined with the end-of-document token; the result is cut to
+    `max_length` tokens (the model's block size or less)."""
+    features = spec.features_for(model_type)
+    encode_label, label_key = label_encoder(ds, spec)
+    eos_id = tokenizer.eos_token_id
+    fp = _fingerprint(ds, tokenizer_fp, features, label_key, max_length)
+    folder = os.path.join(cache_dir, "ipa_finetune-tokenized")
+    os.makedirs(folder, exist_ok=True)
+
+    def encode_batch(batch):
+        parts = [tokenizer(batch[f], add_special_tokens=False)["input_ids"] for f in features]
+        ids = []
+        for row_parts in zip(*parts):
+            row = list(row_parts[0])
+            for part in row_parts[1:]:
+                row += [eos_id] + list(part)
+            ids.append(row[:max_length])
+        return {"input_ids": ids, "labels": [encode_label(v) for v in batch[spec.eval_feature]],
+                "length": [len(r) for r in ids]}
+
+    out = ds.map(encode_batch, batched=True, remove_columns=ds.column_names, new_fingerprint=fp,
+                 cache_file_name=os.path.join(folder, f"{fp}.arrow"),
+                 desc=f"Tokenizing {spec.language}/{split}")
+    empty = [i for i, n in enumerate(out["length"]) if n == 0]
+    if empty:
+        raise DataError(f"{where(spec, split, features[0])}: {len(empty)} row(s) have no text "
+                        f"(first: row {empty[0]}); remove them or add text")
+    return out
+
+
+def train_set(parts, train_samples, seed):
+    """The train splits of all train languages, concatenated, optionally downsampled to
+    `train_samples` examples (a seeded shuffle: the same seed picks the same examples)."""
+    import datasets
+
+    ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    if train_samples and train_samples < len(ds):
+        ds = ds.shuffle(seed=seed, keep_in_memory=True).select(range(train_samples))
+    return ds
+
+
+def collator(tokenizer):
+    """Pads each batch to its longest row with the eos id (right side) and builds the attention mask."""
+    from transformers import DataCollatorWithPadding
+    return DataCollatorWithPadding(tokenizer)

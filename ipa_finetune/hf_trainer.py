@@ -1,0 +1,149 @@
+"""The Hugging Face Trainer set up for one run: arguments, per-language evaluation, best-epoch choice,
+train.log lines, and finding the checkpoint to resume from."""
+import json
+import logging
+import math
+import os
+import shutil
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from .data import collator
+from .metrics import MEAN, METRIC_NAMES, classification_metrics, greater_is_better
+
+log = logging.getLogger("ipa_finetune")
+# the file-only logger of train.log (the Trainer already prints its logs on the console)
+file_log = logging.getLogger("ipa_finetune.file")
+
+
+class MultiLanguageTrainer(Trainer):
+    """Evaluates every eval language (eval_dataset = {language: Dataset}) and adds the mean of each
+    metric over languages as `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's
+    best-checkpoint logic then picks the epoch that is best on average, and it survives a resume
+    (best_metric and best_global_step live in the checkpoint's trainer_state.json)."""
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if eval_dataset is None and isinstance(self.eval_dataset, dict):
+            means = {}
+            for m in METRIC_NAMES:
+                keys = [f"{metric_key_prefix}_{lang}_{m}" for lang in self.eval_dataset]
+                if all(k in metrics for k in keys):
+                    means[f"{metric_key_prefix}_{MEAN}_{m}"] = float(np.mean([metrics[k] for k in keys]))
+            metrics.update(means)
+            self.log(means)
+        return metrics
+
+
+class TrainLogCallback(TrainerCallback):
+    """Every Trainer log (losses, learning rate, evaluations) as a JSON line in train.log."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            file_log.info("step %d epoch %.3f %s", state.global_step, state.epoch or 0.0,
+                          json.dumps(logs, sort_keys=True))
+
+    def on_save(self, args, state, control, **kwargs):
+        file_log.info("checkpoint saved at step %d (epoch %.3f)", state.global_step, state.epoch or 0.0)
+
+
+def _compute_metrics(num_labels):
+    def compute(eval_pred):
+        logits = eval_pred.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        m = classification_metrics(eval_pred.label_ids, np.argmax(logits, axis=-1), num_labels)
+        m.pop("n")
+        return m
+    return compute
+
+
+class LengthDroppingCollator:
+    """Dynamic padding; drops the `length` column, which only the length-grouped sampler reads.
+    A class, not a closure, so that data loader workers can pickle it under any start method."""
+
+    def __init__(self, tokenizer):
+        self.pad = collator(tokenizer)
+
+    def __call__(self, features):
+        return self.pad([{k: v for k, v in f.items() if k != "length"} for f in features])
+
+
+def training_arguments(plan, prep, cpus):
+    hp = plan.cfg["hyperparameters"]
+    cuda = torch.cuda.is_available()
+    metric = hp["metric_for_best_model"]
+    steps_per_epoch = math.ceil(len(prep.train) / (hp["batch_size"] * hp["gradient_accumulation_steps"]))
+    wandb = plan.cfg["wandb"]
+    if wandb["enabled"]:
+        os.environ.setdefault("WANDB_PROJECT", wandb["project"])
+        if wandb.get("entity"):
+            os.environ.setdefault("WANDB_ENTITY", wandb["entity"])
+    return TrainingArguments(
+        output_dir=plan.checkpoints_dir,
+        learning_rate=hp["learning_rate"],
+        per_device_train_batch_size=hp["batch_size"],
+        per_device_eval_batch_size=hp["eval_batch_size"],
+        gradient_accumulation_steps=hp["gradient_accumulation_steps"],
+        num_train_epochs=hp["epochs"],
+        max_steps=hp.get("max_steps") or -1,
+        warmup_steps=hp["warmup_ratio"],  # a float < 1 is a fraction of all steps in transformers 5
+        weight_decay=hp["weight_decay"],
+        lr_scheduler_type=hp["lr_scheduler_type"],
+        seed=hp["seed"],
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        # keeps the best checkpoint and the last (limit 1 would delete the last one when training
+        # ends, and a run killed before writing results would then redo the epochs after the best)
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=f"{MEAN}_{metric}",
+        greater_is_better=greater_is_better(metric),
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 5),  # about five loss lines per epoch
+        train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch
+        length_column_name="length",
+        remove_unused_columns=False,  # keep `length` for the sampler; the collator drops it
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        use_cpu=not cuda,
+        # workers prepare batches while the GPU computes; on the CPU they would steal torch's cores
+        dataloader_num_workers=max(0, min(cpus - 1, 8)) if cuda else 0,
+        dataloader_pin_memory=cuda,
+        report_to=["wandb"] if wandb["enabled"] else "none",
+        run_name=plan.run_id,
+        disable_tqdm=False,
+    )
+
+
+def build_trainer(plan, prep, cpus):
+    return MultiLanguageTrainer(
+        model=prep.model,
+        args=training_arguments(plan, prep, cpus),
+        train_dataset=prep.train,
+        eval_dataset=prep.eval,
+        processing_class=prep.tokenizer,
+        data_collator=LengthDroppingCollator(prep.tokenizer),
+        compute_metrics=_compute_metrics(prep.num_labels),
+        callbacks=[TrainLogCallback()],
+    )
+
+
+def last_complete_checkpoint(folder):
+    """The newest checkpoint-<step> under `folder` that was completely written (the Trainer writes
+    trainer_state.json last), or None. Incomplete ones (killed while saving) are removed."""
+    if not os.path.isdir(folder):
+        return None
+    found = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        step = name[len(PREFIX_CHECKPOINT_DIR) + 1:]
+        if name.startswith(PREFIX_CHECKPOINT_DIR + "-") and step.isdigit() and os.path.isdir(path):
+            found.append((int(step), path))
+    for step, path in sorted(found, reverse=True):
+        if os.path.isfile(os.path.join(path, "trainer_state.json")):
+            return path
+        log.warning("removing incomplete checkpoint %s", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None

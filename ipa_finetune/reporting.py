@@ -1,0 +1,119 @@
+"""results.json and the end-of-run table: pure functions of what training produced.
+
+The schema is docs/architecture.md's (schema_version 1).
+"""
+import datetime
+import importlib.metadata
+import platform
+import subprocess
+
+from . import runs
+from .cli import PROJECT_ROOT
+from .metrics import MEAN, METRIC_NAMES
+
+PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "accelerate", "scikit-learn", "numpy")
+
+
+def versions():
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit():
+    """The project's commit, or None outside a git checkout (e.g. a copied tree on a cluster)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def _epoch(value):
+    """Trainer epochs are floats (1.0, 2.0, or 0.4 when --max-steps stops mid-epoch)."""
+    return int(round(value)) if abs(value - round(value)) < 1e-6 else round(value, 3)
+
+
+def history(log_history, eval_langs, metric):
+    """One record per evaluation during training, from the Trainer's log history (which checkpoints
+    carry across a resume): {"epoch", "score" (mean `metric` over eval langs), "metrics": {lang: ...}}."""
+    mean_key = f"eval_{MEAN}_{metric}"
+    by_step = {}
+    for entry in log_history:
+        for lang in eval_langs:
+            got = {m: entry[f"eval_{lang}_{m}"] for m in METRIC_NAMES if f"eval_{lang}_{m}" in entry}
+            if got:
+                by_step.setdefault(entry["step"], {})[lang] = got
+    records = []
+    for entry in log_history:
+        if mean_key in entry:
+            records.append({"epoch": _epoch(entry["epoch"]), "step": entry["step"],
+                            "score": entry[mean_key], "metrics": by_step.get(entry["step"], {})})
+    return records
+
+
+def best_record(records, best_step):
+    """The history record of the step the Trainer kept as best (None when it never evaluated)."""
+    for record in records:
+        if record["step"] == best_step:
+            return record
+    return None
+
+
+def build_results(plan, *, metrics, records, best, train_examples, train_speed, wall_time, device,
+                  best_model_dir, finished_at=None):
+    cfg = plan.cfg
+    hp = cfg["hyperparameters"]
+    used = sorted(set(plan.train_langs) | set(plan.eval_langs))
+    return {
+        "schema_version": runs.SCHEMA_VERSION,
+        "run_id": plan.run_id,
+        "study": cfg.get("study"),
+        "task": cfg.get("task"),
+        "model_type": plan.model_type,
+        "train_langs": list(plan.train_langs),
+        "eval_langs": list(plan.eval_langs),
+        "datasets": {lang: cfg["languages"][lang] for lang in used},
+        "hyperparameters": hp,
+        "seed": hp["seed"],
+        "metric_for_best_model": hp["metric_for_best_model"],
+        "best_epoch": best["epoch"] if best else None,
+        "best_score": best["score"] if best else None,
+        "metrics": metrics,
+        "history": [{k: r[k] for k in ("epoch", "score", "metrics")} for r in records],
+        "train_examples": train_examples,
+        "train_examples_per_second": train_speed,
+        "wall_time_seconds": round(wall_time, 2),
+        "checkpoint": plan.checkpoint,
+        "best_model_dir": best_model_dir,
+        "config": cfg,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device,
+        "finished_at": finished_at or datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+    }
+
+
+def format_table(results):
+    """The short end-of-run table: one row per language and split."""
+    cols = ("accuracy", "precision", "recall", "f1", "majority_baseline", "n")
+    head = ["language", "split"] + ["baseline" if c == "majority_baseline" else c for c in cols]
+    rows = []
+    for lang, splits in results["metrics"].items():
+        for split, m in splits.items():
+            rows.append([lang, split] + [str(m[c]) if c == "n" else f"{m[c]:.4f}" for c in cols])
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    best = results["best_score"]
+    title = (f"{results['run_id']}: best epoch {results['best_epoch']}, mean eval "
+             f"{results['metric_for_best_model']} {best:.4f}" if best is not None else results["run_id"])
+    return "\n".join([title, line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])

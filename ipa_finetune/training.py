@@ -1,0 +1,232 @@
+"""The pipeline behind finetune-exp.py: validate, tokenize, train with the HF Trainer, evaluate, write.
+
+    plan = experiment.plan_run(cfg, "ipa", ["polish", "russian"], ["russian"])
+    results = training.run(plan, cpus=4)
+
+Order of work, so that bad input fails before the first step and killed work is never lost:
+1. check the checkpoint file, tokenizer, every dataset split, column and label, and the model itself;
+2. tokenize (a cached `map`: jobs of a grid and resumed jobs reuse it);
+3. train, evaluating each eval language every epoch and saving a checkpoint in <run_dir>/checkpoints;
+   a re-run with the same arguments resumes from the last complete checkpoint;
+4. with the best epoch's model (mean of metric_for_best_model over eval languages): evaluate the eval
+   and test splits, save it to <run_dir>/best_model, write results.json (atomically, the done
+   marker), delete the checkpoints.
+"""
+import logging
+import os
+import shlex
+import shutil
+import sys
+import time
+import types
+
+from . import data, experiment, reporting, runs
+from .config_loader import dataset_spec
+from .errors import ConfigError
+from .labels import class_names
+from .metrics import classification_metrics, majority_baseline
+from .tokenization import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
+
+log = logging.getLogger("ipa_finetune")
+
+
+def setup_logging(log_file):
+    """Our messages go to the console and train.log (appended: a resumed run adds to it); the
+    Trainer's logs and transformers' info messages to train.log only (the console has the progress
+    bars and the Trainer's own loss lines), transformers' warnings to both."""
+    import transformers
+
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler, console]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    file_log = logging.getLogger("ipa_finetune.file")
+    file_log.handlers[:] = [handler]
+    file_log.setLevel(logging.INFO)
+    file_log.propagate = False
+    warnings = logging.StreamHandler()
+    warnings.setLevel(logging.WARNING)
+    tf_logging = transformers.utils.logging
+    verbosity = tf_logging.get_verbosity()
+    tf_logging.set_verbosity_info()
+    tf_logging.disable_default_handler()
+    tf_logging.add_handler(handler)
+    tf_logging.add_handler(warnings)
+
+    def teardown():
+        """Undo all of it (run() may be called more than once in one process, as tests do)."""
+        tf_logging.remove_handler(handler)
+        tf_logging.remove_handler(warnings)
+        tf_logging.enable_default_handler()
+        tf_logging.set_verbosity(verbosity)
+        log.handlers[:] = []
+        file_log.handlers[:] = []
+        handler.close()
+    return teardown
+
+
+def set_threads(cpus):
+    """torch uses `cpus` threads: more than the CPUs allotted makes training many times slower."""
+    import torch
+
+    torch.set_num_threads(cpus)
+    # the Rust tokenizers' thread pool (rayon) would otherwise start one thread per core of the node
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true" if cpus > 1 else "false")
+    os.environ.setdefault("RAYON_NUM_THREADS", str(cpus))
+    os.environ.setdefault("RAYON_RS_NUM_CPUS", str(cpus))
+
+
+def device_name():
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    return "cpu"
+
+
+def _roles(plan, lang):
+    """The splits a language contributes: its train split if it trains, eval + test if evaluated."""
+    return (["train"] if lang in plan.train_langs else []) + (
+        ["eval", "test"] if lang in plan.eval_langs else [])
+
+
+def _shared_classes(specs):
+    """The languages of a run feed one classifier: they need the same number of classes (and class
+    id i should mean the same thing in each; differing label_names are only warned about, since
+    they may be the same classes named in different languages)."""
+    counts = {spec.classes for spec in specs.values()}
+    if len(counts) > 1:
+        detail = ", ".join(f"{s.language}.{s.task}.{s.name}.classes = {s.classes}" for s in specs.values())
+        raise ConfigError(
+            f"{next(iter(specs.values())).database}: the languages of one run share one classifier, so "
+            f"their datasets need the same classes, but {detail}; run these languages separately, or "
+            "give their datasets one shared label set")
+    names = {tuple(s.label_names) for s in specs.values() if s.label_names}
+    if len(names) > 1:
+        log.warning("the languages' label_names differ (%s): class id i is assumed to mean the same "
+                    "class in every language", "; ".join(f"{s.language}: {s.label_names}"
+                                                        for s in specs.values()))
+    return counts.pop()
+
+
+def prepare(plan):
+    """Load and validate tokenizer, data and model; tokenize. Raises UserError on any bad input."""
+    import hf_wrapper
+
+    cfg, mt = plan.cfg, plan.model_type
+    hp = cfg["hyperparameters"]
+    experiment.checkpoint_path(cfg, mt)  # exists
+    tokenizer = load_tokenizer(cfg, mt)
+    langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
+    specs = {lang: dataset_spec(cfg, lang) for lang in langs}
+    num_labels = _shared_classes(specs)
+    cache_dir = cfg["paths"]["hf_cache"]
+    if cfg["wandb"]["enabled"]:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ConfigError("wandb.enabled is true but the wandb package is not installed "
+                              "(pip install wandb, or set wandb.enabled to false)") from None
+    raw = {lang: data.load_language(specs[lang], mt, _roles(plan, lang), cache_dir) for lang in langs}
+
+    first = plan.train_langs[0]
+    names = class_names(raw[first]["train"][1], specs[first]) or [f"LABEL_{i}" for i in range(num_labels)]
+    model = hf_wrapper.NanoGPTForSequenceClassification.from_nanogpt_checkpoint(
+        plan.checkpoint, num_labels, seed=hp["seed"], dropout=hp.get("dropout"),
+        id2label=dict(enumerate(names)))
+    check_vocab_coverage(tokenizer, model.config.vocab_size, plan.checkpoint)
+    model.config.pad_token_id = model.config.eos_token_id = tokenizer.eos_token_id
+    max_length = min(model.config.block_size, hp["max_length"])
+
+    tok_fp = tokenizer_fingerprint(tokenizer)
+    encoded = {lang: {role: data.encode(ds, specs[lang], split, mt, tokenizer, tok_fp, max_length, cache_dir)
+                      for role, (split, ds) in raw[lang].items()} for lang in langs}
+    parts = [encoded[lang]["train"] for lang in plan.train_langs]
+    available = sum(len(p) for p in parts)
+    if hp.get("train_samples") and hp["train_samples"] > available:
+        log.warning("train_samples = %d but the train splits hold %d examples: using all of them",
+                    hp["train_samples"], available)
+    train = data.train_set(parts, hp.get("train_samples"), hp["seed"])
+    # everything training needs, built and checked before the first step
+    return types.SimpleNamespace(
+        tokenizer=tokenizer, model=model, num_labels=num_labels, max_length=max_length, train=train,
+        eval={lang: encoded[lang]["eval"] for lang in plan.eval_langs},
+        test={lang: encoded[lang]["test"] for lang in plan.eval_langs if "test" in encoded[lang]})
+
+
+def run(plan, cpus, save_model=True, fresh=False):
+    """Train and evaluate one run; returns the results dict (also written to results.json).
+    fresh (--force): once everything is validated, drop earlier results and checkpoints."""
+    from .hf_trainer import build_trainer, last_complete_checkpoint
+
+    started = time.time()
+    os.makedirs(plan.run_dir, exist_ok=True)
+    teardown = setup_logging(plan.log_file)
+    try:
+        set_threads(cpus)
+        log.info("command: %s", shlex.join([sys.executable] + sys.argv))
+        log.info("run %s -> %s (model type %s, train %s, eval %s, %d cpu(s), device %s)", plan.run_id,
+                 plan.run_dir, plan.model_type, "+".join(plan.train_langs), "+".join(plan.eval_langs),
+                 cpus, device_name())
+        prep = prepare(plan)
+        if fresh:
+            log.info("--force: removing earlier results, best model and checkpoints of this run")
+            experiment.start_fresh(plan)
+        trainer = build_trainer(plan, prep, cpus)
+        resume = last_complete_checkpoint(plan.checkpoints_dir)
+        if resume:
+            log.info("resuming from checkpoint %s", resume)
+        else:
+            log.info("starting training: %d train examples, %d epoch(s)", len(prep.train),
+                     plan.cfg["hyperparameters"]["epochs"])
+        output = trainer.train(resume_from_checkpoint=resume)
+        results = finish(plan, trainer, prep, output, started, save_model)
+    finally:
+        teardown()
+    return results
+
+
+def _final_metrics(trainer, prep, plan):
+    """Metrics of the best model on each eval language's eval split and test split."""
+    import numpy as np
+
+    out = {}
+    for lang in plan.eval_langs:
+        splits = {"eval": prep.eval[lang]}
+        if lang in prep.test:
+            splits["test"] = prep.test[lang]
+        out[lang] = {}
+        for role, ds in splits.items():
+            pred = trainer.predict(ds, metric_key_prefix="final")
+            logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+            labels = pred.label_ids
+            m = classification_metrics(labels, np.argmax(logits, axis=-1), prep.num_labels)
+            m["loss"] = float(pred.metrics["final_loss"])
+            m["majority_baseline"] = majority_baseline(labels)
+            out[lang][role] = m
+    return out
+
+
+def finish(plan, trainer, prep, output, started, save_model):
+    hp = plan.cfg["hyperparameters"]
+    metric = hp["metric_for_best_model"]
+    records = reporting.history(trainer.state.log_history, plan.eval_langs, metric)
+    best = reporting.best_record(records, trainer.state.best_global_step)
+    metrics = _final_metrics(trainer, prep, plan)
+    best_dir = None
+    if save_model:
+        path = os.path.join(plan.run_dir, experiment.BEST_MODEL_DIR)
+        trainer.save_model(path)  # weights, config.json and (as processing_class) the tokenizer
+        best_dir = experiment.BEST_MODEL_DIR
+    results = reporting.build_results(
+        plan, metrics=metrics, records=records, best=best, train_examples=len(prep.train),
+        train_speed=output.metrics.get("train_samples_per_second"), wall_time=time.time() - started,
+        device=device_name(), best_model_dir=best_dir)
+    runs.write_json_atomic(plan.results_file, results)
+    shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
+    log.info("results written to %s", plan.results_file)
+    print(reporting.format_table(results))
+    return results

@@ -1,0 +1,183 @@
+"""Shared fixtures: a tiny, self-contained study that finetune-exp.py can run in seconds on a CPU.
+
+    def test_something(tiny_study):
+        config = tiny_study(languages=2, epochs=2)      # path of a config JSON in tmp_path
+        subprocess.run([sys.executable, "finetune-exp.py", config, "--model-type", "normal",
+                        "--train-langs", "alpha", "--eval-langs", "alpha", "beta", "--cpus", "1"])
+
+What a study holds (the session-wide parts are built once, in `tiny_assets`):
+- tokenizers `normal` and `ipa`: byte-level BPEs trained on the fly on the fake languages' text / IPA
+  columns, saved as `<name>-vocab.json` + `<name>-merges.txt`, end-of-document token `<|endoftext|>`;
+- checkpoints `normal/ckpt.pt` and `ipa/ckpt.pt`: random tiny GPTs (n_layer=2, n_head=2, n_embd=32,
+  block_size=64, vocab_size=320) in nanoGPT's format (model.save_checkpoint);
+- per language, `<data>/<language>/{train,validation,test}.jsonl` with `text`, `ipa` and `label`
+  ("negative" | "neutral" | "positive"); the label is given away by the sentence's last word, so even
+  a tiny model can learn it, except for 15% of rows whose label is random (scores stay below 1.0).
+  Languages are fake: alpha, beta, gamma, delta, ... (any count);
+- per study (in the test's tmp_path): its own language database (paths.language_database; task
+  `sentiment`, dataset `tiny-<language>`, label_names as above, splits train/validation/test), results,
+  jobs, temp-config and HF-cache folders, and the config file itself, setting every hyperparameter, so
+  tests never depend on the shipped configs.
+"""
+import dataclasses
+import json
+import os
+import random
+
+import pytest
+
+LANGUAGE_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
+CLASSES = ("negative", "neutral", "positive")
+EOS = "<|endoftext|>"
+GPT_ARGS = dict(n_layer=2, n_head=2, n_embd=32, block_size=64, vocab_size=320, dropout=0.0, bias=True)
+SPLIT_SIZES = {"train": 40, "validation": 16, "test": 16}
+LABEL_NOISE = 0.15  # share of rows whose label is redrawn at random
+# letters -> "IPA": a fixed, reversible-looking transcription, enough to make the two columns differ
+IPA_MAP = str.maketrans({"a": "ɑ", "e": "ə", "i": "ɪ", "o": "ɔ", "u": "ʊ", "s": "ʃ", "t": "θ",
+                         "r": "ɾ", "n": "ŋ", "k": "q"})
+SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "pe", "da", "go", "zu", "fi", "be", "ho")
+
+
+def language_data(language, sizes=None):
+    """{split: [rows]} for one fake language; deterministic for a given name."""
+    rng = random.Random(f"tiny-{language}")
+    word = lambda: "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3)))  # noqa: E731
+    fillers = [word() for _ in range(20)]
+    keywords = {label: [word() + "x" * (i + 1) for _ in range(2)] for i, label in enumerate(CLASSES)}
+    splits = {}
+    for split, n in (sizes or SPLIT_SIZES).items():
+        rows = []
+        for k in range(n):
+            label = CLASSES[k % len(CLASSES)] if split != "train" else rng.choice(CLASSES)
+            words = [rng.choice(fillers) for _ in range(rng.randint(2, 6))] + [rng.choice(keywords[label])]
+            text = " ".join(words)
+            if rng.random() < LABEL_NOISE:  # so that scores are not all 1.0
+                label = rng.choice(CLASSES)
+            rows.append({"text": text, "ipa": text.translate(IPA_MAP), "label": label})
+        splits[split] = rows
+    return splits
+
+
+def write_jsonl(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@dataclasses.dataclass
+class TinyAssets:
+    root: str
+    tokenizer_prefix: str   # holds normal-vocab.json, normal-merges.txt, ipa-vocab.json, ipa-merges.txt
+    checkpoint_prefix: str  # holds normal/ckpt.pt, ipa/ckpt.pt
+    data_dir: str           # holds <language>/{train,validation,test}.jsonl
+    hf_cache: str           # a session-wide datasets cache (tokenized splits are reused across tests)
+
+    def language_dir(self, language):
+        """The data folder of `language`, written on first use."""
+        folder = os.path.join(self.data_dir, language)
+        if not os.path.isdir(folder):
+            for split, rows in language_data(language).items():
+                write_jsonl(os.path.join(folder, f"{split}.jsonl"), rows)
+        return folder
+
+
+def build_tiny_assets(root):
+    """Tokenizers and checkpoints (the slow part, ~1 s) plus the data of alpha and beta."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+
+    from model import GPT, GPTConfig, save_checkpoint
+
+    assets = TinyAssets(root=root, tokenizer_prefix=os.path.join(root, "tokenizers"),
+                        checkpoint_prefix=os.path.join(root, "checkpoints"),
+                        data_dir=os.path.join(root, "data"), hf_cache=os.path.join(root, "hf-cache"))
+    os.makedirs(assets.tokenizer_prefix)
+    corpus = [row for lang in LANGUAGE_NAMES[:2] for row in language_data(lang)["train"][:25]]
+    for name, column in (("normal", "text"), ("ipa", "ipa")):
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator([row[column] for row in corpus], vocab_size=300, min_frequency=2,
+                                special_tokens=[EOS], show_progress=False)
+        bpe.save_model(assets.tokenizer_prefix, name)
+    for seed, name in enumerate(("normal", "ipa")):
+        torch.manual_seed(seed)
+        save_checkpoint(GPT(GPTConfig(**GPT_ARGS)), os.path.join(assets.checkpoint_prefix, name, "ckpt.pt"))
+    for lang in LANGUAGE_NAMES[:2]:
+        assets.language_dir(lang)
+    return assets
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory):
+    return build_tiny_assets(str(tmp_path_factory.mktemp("tiny-assets")))
+
+
+HYPERPARAMETERS = {
+    "learning_rate": 3e-3, "batch_size": 8, "eval_batch_size": 16, "epochs": 2, "warmup_ratio": 0.0,
+    "weight_decay": 0.0, "lr_scheduler_type": "linear", "gradient_accumulation_steps": 1,
+    "max_length": 64, "seed": 1337, "train_samples": None, "metric_for_best_model": "f1", "dropout": 0.0,
+}
+
+
+def database_entry(assets, language, **overrides):
+    entry = {"dataset": assets.language_dir(language),
+             "train_features": {"normal": ["text"], "ipa": ["ipa"]}, "eval_feature": "label",
+             "splits": ["train", "validation", "test"], "task_type": "classification",
+             "classes": len(CLASSES), "label_names": list(CLASSES)}
+    entry.update(overrides)
+    return entry
+
+
+def write_tiny_study(folder, assets, *, languages=2, epochs=2, hyperparameters=None, study="tiny",
+                     database_overrides=None, shared_cache=True, extra=None, name="tiny.json"):
+    """Write a study config (and its language database) into `folder`; return the config path.
+
+    languages: a count (the first n of alpha, beta, gamma, ...) or a list of names.
+    hyperparameters: overrides of HYPERPARAMETERS (epochs is a shortcut for {"epochs": n}).
+    database_overrides: {language: {key: value}} replacing keys of that language's db entry.
+    shared_cache: use the session-wide HF cache (fast) instead of one in `folder`.
+    extra: top-level config keys to add or replace (e.g. {"slurm": {...}}).
+    """
+    langs = list(LANGUAGE_NAMES[:languages]) if isinstance(languages, int) else list(languages)
+    overrides = database_overrides or {}
+    db = {lang: {"sentiment": {f"tiny-{lang}": database_entry(assets, lang, **overrides.get(lang, {}))}}
+          for lang in langs}
+    db_path = os.path.join(folder, "language-database.json")
+    os.makedirs(folder, exist_ok=True)
+    with open(db_path, "w", encoding="utf-8") as f:
+        json.dump(db, f, indent=2)
+    cfg = {
+        "study": study,
+        "paths": {
+            "checkpoint_prefix": assets.checkpoint_prefix,
+            "tokenizer_prefix": assets.tokenizer_prefix,
+            "hf_cache": assets.hf_cache if shared_cache else os.path.join(folder, "hf-cache"),
+            "results_dir": os.path.join(folder, "results"),
+            "jobs_dir": os.path.join(folder, "jobs"),
+            "temp_config_dir": os.path.join(folder, "temp-configs"),
+            "language_database": db_path,
+        },
+        "task": "sentiment",
+        "languages": {lang: f"tiny-{lang}" for lang in langs},
+        "model_types": {"normal": {"model_prefix": "normal", "tokenizer": "normal"},
+                        "ipa": {"model_prefix": "ipa", "tokenizer": "ipa"}},
+        "tokenizer": {"eos_token": EOS},
+        "hyperparameters": dict(HYPERPARAMETERS, epochs=epochs, **(hyperparameters or {})),
+        "slurm": {"cpus": 1, "gpus": 0, "timeout": "00:10:00", "fields": {}},
+        "wandb": {"enabled": False, "project": "ipa-finetune", "entity": None},
+    }
+    cfg.update(extra or {})
+    path = os.path.join(folder, name)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2)
+    return path
+
+
+@pytest.fixture
+def tiny_study(tmp_path, tiny_assets):
+    """Factory: tiny_study(**kwargs) -> config path; kwargs as write_tiny_study (folder: tmp_path,
+    or tmp_path/<subfolder> when subfolder= is given, for several studies in one test)."""
+    def make(subfolder=None, **kwargs):
+        folder = os.path.join(str(tmp_path), subfolder) if subfolder else str(tmp_path)
+        return write_tiny_study(folder, tiny_assets, **kwargs)
+    return make

@@ -1,0 +1,100 @@
+"""ipa_finetune.tokenization: both tokenizer forms, the end-of-document token, vocab coverage."""
+import os
+
+import pytest
+from tokenizers import ByteLevelBPETokenizer
+
+from conftest import EOS
+from ipa_finetune.config_loader import load_config
+from ipa_finetune.errors import CheckpointError, ConfigError
+from ipa_finetune.tokenization import (check_vocab_coverage, load_tokenizer, tokenizer_fingerprint,
+                                       tokenizer_paths)
+
+SAMPLE = "kalo mine rusa tivoxx"
+
+
+def reference(assets, name):
+    prefix = assets.tokenizer_prefix
+    return ByteLevelBPETokenizer(os.path.join(prefix, f"{name}-vocab.json"),
+                                 os.path.join(prefix, f"{name}-merges.txt"))
+
+
+def test_vocab_and_merges_encode_like_the_tokenizers_library(tiny_study, tiny_assets):
+    # guards against transformers 5's GPT2TokenizerFast(vocab_file=, merges_file=), which builds an
+    # empty tokenizer from these files and encodes every text to []
+    cfg = load_config([tiny_study()])
+    for name in ("normal", "ipa"):
+        tok = load_tokenizer(cfg, name)
+        ref = reference(tiny_assets, name)
+        expected = ref.encode(SAMPLE).ids
+        assert len(expected) > 1
+        assert tok(SAMPLE, add_special_tokens=False)["input_ids"] == expected
+        assert len(tok) == ref.get_vocab_size() > 256
+        assert tok.eos_token == tok.pad_token == EOS
+        assert tok.eos_token_id == tok.pad_token_id == ref.token_to_id(EOS)
+        assert tok.padding_side == "right"
+
+
+def test_tokenizer_json_folder(tiny_study, tiny_assets, tmp_path):
+    prefix = tmp_path / "toks"
+    (prefix / "whole").mkdir(parents=True)
+    reference(tiny_assets, "normal")._tokenizer.save(str(prefix / "whole" / "tokenizer.json"))
+    cfg = load_config([tiny_study(extra={"model_types": {"normal": {"model_prefix": "normal",
+                                                                    "tokenizer": "whole"}}})])
+    cfg["paths"]["tokenizer_prefix"] = str(prefix)
+    assert tokenizer_paths(cfg, "normal") == ("json", [str(prefix / "whole" / "tokenizer.json")])
+    tok = load_tokenizer(cfg, "normal")
+    expected = reference(tiny_assets, "normal").encode(SAMPLE).ids
+    assert tok(SAMPLE, add_special_tokens=False)["input_ids"] == expected
+
+
+def test_missing_tokenizer_names_both_forms(tiny_study):
+    cfg = load_config([tiny_study(extra={"model_types": {"normal": {"model_prefix": "normal",
+                                                                    "tokenizer": "nope"}}})])
+    with pytest.raises(ConfigError) as err:
+        load_tokenizer(cfg, "normal")
+    msg = str(err.value)
+    assert "nope-vocab.json" in msg and "nope-merges.txt" in msg
+    assert os.path.join("nope", "tokenizer.json") in msg
+    assert "model_types.normal.tokenizer" in msg
+
+
+def test_unreadable_tokenizer_file(tiny_study, tmp_path):
+    (tmp_path / "toks").mkdir()
+    (tmp_path / "toks" / "normal-vocab.json").write_text("{broken")
+    (tmp_path / "toks" / "normal-merges.txt").write_text("")
+    cfg = load_config([tiny_study()])
+    cfg["paths"]["tokenizer_prefix"] = str(tmp_path / "toks")
+    with pytest.raises(ConfigError, match="cannot read tokenizer .*normal-vocab.json"):
+        load_tokenizer(cfg, "normal")
+
+
+def test_eos_token_must_be_in_vocabulary(tiny_study):
+    cfg = load_config([tiny_study(extra={"tokenizer": {"eos_token": "<|nope|>"}})])
+    with pytest.raises(ConfigError, match=r"'<\|nope\|>' is not in the vocabulary"):
+        load_tokenizer(cfg, "normal")
+
+
+def test_eos_token_per_model_type(tiny_study, tiny_assets):
+    token = "ka"  # any token of the vocabulary can serve
+    assert reference(tiny_assets, "normal").token_to_id(token) is not None
+    types = {"normal": {"model_prefix": "normal", "tokenizer": "normal", "eos_token": token},
+             "ipa": {"model_prefix": "ipa", "tokenizer": "ipa"}}
+    cfg = load_config([tiny_study(extra={"model_types": types})])
+    assert load_tokenizer(cfg, "normal").eos_token == token
+    assert load_tokenizer(cfg, "ipa").eos_token == EOS
+
+
+def test_vocab_size_must_cover_tokenizer(tiny_study):
+    tok = load_tokenizer(load_config([tiny_study()]), "normal")
+    check_vocab_coverage(tok, len(tok), "ckpt.pt")
+    with pytest.raises(CheckpointError) as err:
+        check_vocab_coverage(tok, 100, "/x/ckpt.pt")
+    assert "/x/ckpt.pt has vocab_size 100" in str(err.value) and f"{len(tok)} tokens" in str(err.value)
+
+
+def test_fingerprint_is_stable_and_tells_tokenizers_apart(tiny_study):
+    cfg = load_config([tiny_study()])
+    normal = tokenizer_fingerprint(load_tokenizer(cfg, "normal"))
+    assert normal == tokenizer_fingerprint(load_tokenizer(cfg, "normal"))
+    assert normal != tokenizer_fingerprint(load_tokenizer(cfg, "ipa"))
