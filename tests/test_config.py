@@ -327,8 +327,11 @@ def test_shipped_study_config_and_database():
         assert spec.is_local and spec.label_names and len(spec.label_names) == spec.classes
         assert spec.features_for("normal") != spec.features_for("ipa")
     db = cl.load_database(cfg["paths"]["language_database"])
-    assert db["russian"]["sentiment"]["rusentiment"]["classes"] == 5
-    assert db["polish"]["sentiment"]["polemo2"]["classes"] == 4
+    # cross-lingual runs share one classifier: the study's datasets share classes, in one id order
+    ru, pl = db["russian"]["sentiment"]["rusentiment"], db["polish"]["sentiment"]["polemo2"]
+    assert ru["classes"] == pl["classes"] == 3
+    assert ru["label_names"] == ["negative", "neutral", "positive"]
+    assert pl["label_names"] == ["__label__meta_minus_m", "__label__meta_zero", "__label__meta_plus_m"]
     assert db["polish"]["sentiment"]["polemo2-hub"]["subset"] == "all_text"
 
 
