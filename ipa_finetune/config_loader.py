@@ -330,6 +330,21 @@ def validate_languages(cfg, langs, check_data=True):
                                   f"'{spec.dataset}' does not exist")
 
 
+def shared_classes(cfg, langs):
+    """The number of classes the languages of one run share. They feed one classifier, so their
+    datasets need the same `classes` (class id i should also mean the same class in each); raise
+    ConfigError otherwise, naming each dataset's count."""
+    specs = [dataset_spec(cfg, lang) for lang in sorted(set(langs))]
+    counts = {spec.classes for spec in specs}
+    if len(counts) > 1:
+        detail = ", ".join(f"{s.language}.{s.task}.{s.name}.classes = {s.classes}" for s in specs)
+        raise ConfigError(
+            f"{specs[0].database}: the languages of one run share one classifier, so their datasets need "
+            f"the same classes, but {detail}; run these languages separately, or give their datasets "
+            "one shared label set")
+    return counts.pop()
+
+
 # ----------------------------------------------------------------------------- grid config
 
 def load_grid_config(path, cfg):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import jobs as jobs_mod
 from . import runs
 from .cli import PROJECT_ROOT
-from .config_loader import validate_model_type
+from .config_loader import shared_classes, validate_model_type
 from .config_schema import SLURM_TIME
 from .errors import UserError
 
@@ -291,6 +291,8 @@ def run_local(job_list, paths, output_dir, cpus, project_dir):
 def check_before_launch(job_list, template, template_path, cfg, settings, options):
     """Everything that can be wrong, before the first side effect. Returns each job's fields."""
     jobs_mod.check_slurm_fields(cfg)
+    for job in job_list:  # cross-lingual jobs need one label set; fail here, not in the 40th job
+        shared_classes(cfg, job.train_langs + job.eval_langs)
     fields = [jobs_mod.job_fields(job, cfg, settings) for job in job_list]
     jobs_mod.check_fields(template, template_path, fields)
     unused = jobs_mod.unused_config_fields(template, cfg, template_path)

@@ -21,7 +21,7 @@ import time
 import types
 
 from . import data, experiment, reporting, runs
-from .config_loader import dataset_spec
+from .config_loader import dataset_spec, shared_classes
 from .errors import ConfigError
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
@@ -93,23 +93,17 @@ def _roles(plan, lang):
         ["eval", "test"] if lang in plan.eval_langs else [])
 
 
-def _shared_classes(specs):
-    """The languages of a run feed one classifier: they need the same number of classes (and class
-    id i should mean the same thing in each; differing label_names are only warned about, since
-    they may be the same classes named in different languages)."""
-    counts = {spec.classes for spec in specs.values()}
-    if len(counts) > 1:
-        detail = ", ".join(f"{s.language}.{s.task}.{s.name}.classes = {s.classes}" for s in specs.values())
-        raise ConfigError(
-            f"{next(iter(specs.values())).database}: the languages of one run share one classifier, so "
-            f"their datasets need the same classes, but {detail}; run these languages separately, or "
-            "give their datasets one shared label set")
+def _shared_classes(cfg, specs):
+    """One classifier for all the run's languages: the same number of classes (config_loader checks);
+    differing label_names are only warned about, since they may be the same classes named in
+    different languages."""
+    num_labels = shared_classes(cfg, specs)
     names = {tuple(s.label_names) for s in specs.values() if s.label_names}
     if len(names) > 1:
         log.warning("the languages' label_names differ (%s): class id i is assumed to mean the same "
                     "class in every language", "; ".join(f"{s.language}: {s.label_names}"
                                                         for s in specs.values()))
-    return counts.pop()
+    return num_labels
 
 
 def prepare(plan):
@@ -122,7 +116,7 @@ def prepare(plan):
     tokenizer = load_tokenizer(cfg, mt)
     langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
     specs = {lang: dataset_spec(cfg, lang) for lang in langs}
-    num_labels = _shared_classes(specs)
+    num_labels = _shared_classes(cfg, specs)
     cache_dir = cfg["paths"]["hf_cache"]
     if cfg["wandb"]["enabled"]:
         try:

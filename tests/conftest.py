@@ -26,6 +26,11 @@ import random
 
 import pytest
 
+# Tests never reach a hub: set before any test imports datasets or transformers (subprocesses inherit it).
+for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 LANGUAGE_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
 CLASSES = ("negative", "neutral", "positive")
 EOS = "<|endoftext|>"

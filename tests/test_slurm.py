@@ -312,3 +312,20 @@ def test_real_slurm_runs_a_generated_study(tiny_study):
     # a re-run submits nothing: every run has its results
     proc = cli(GEN, config)
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout
+
+
+def test_cross_lingual_jobs_with_different_class_counts_fail_before_anything_is_written(tmp_path):
+    db = config_loader.read_json5(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
+    polemo = db["polish"]["sentiment"]["polemo2"]
+    polemo["classes"] = 4
+    polemo["label_names"] = polemo["label_names"] + ["__label__meta_amb"]
+    (tmp_path / "db.json").write_text(json.dumps(db), encoding="utf-8")
+    config = overlay(tmp_path)
+    data = json.loads(open(config).read())
+    data["paths"]["language_database"] = str(tmp_path / "db.json")
+    (tmp_path / "overlay.json").write_text(json.dumps(data), encoding="utf-8")
+    proc = cli(GEN, STUDY, config, "--dry-run")
+    line = one_line_error(proc)
+    assert "share one classifier" in line
+    assert "polish.sentiment.polemo2.classes = 4" in line and "russian.sentiment.rusentiment.classes = 3" in line
+    assert not (tmp_path / "jobs").exists()
