@@ -1,0 +1,71 @@
+"""The committed demo files are what config/demo.json and the language database promise, and the
+builder's composition is deterministic."""
+import json
+import os
+import random
+import sys
+
+import pytest
+import torch
+
+from ipa_finetune import config_loader
+from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.tokenization import load_tokenizer
+from model import load_checkpoint
+
+DEMO = os.path.join(PROJECT_ROOT, "demo")
+CONFIG = os.path.join(PROJECT_ROOT, "config", "demo.json")
+LABELS = {"negative", "neutral", "positive"}
+
+
+def rows(lang, split):
+    with open(os.path.join(DEMO, "data", lang, f"{split}.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.mark.parametrize("lang", ["russian", "polish"])
+def test_demo_data_splits_are_labelled_disjoint_and_sized(lang):
+    seen = {}
+    for split in ("train", "validation", "test"):
+        data = rows(lang, split)
+        assert len(data) >= 60, (lang, split, len(data))
+        for row in data:
+            assert set(row) == {"text", "ipa", "label"} and row["label"] in LABELS
+            assert row["text"].strip() and row["ipa"].strip() and row["ipa"] != row["text"]
+        seen[split] = {row["text"] for row in data}
+        assert len({row["label"] for row in data}) == 3
+    assert not seen["train"] & seen["validation"] and not seen["train"] & seen["test"]
+    assert not seen["validation"] & seen["test"]
+
+
+def test_demo_config_tokenizers_and_checkpoints_fit_together():
+    cfg = config_loader.load_config([CONFIG])
+    config_loader.validate_languages(cfg, ["russian", "polish"])  # local data paths exist
+    for mt in ("normal", "ipa"):
+        tok = load_tokenizer(cfg, mt)
+        assert tok.convert_tokens_to_ids("<|endoftext|>") == 0
+        model = load_checkpoint(os.path.join(DEMO, "checkpoints", mt, "ckpt.pt"))
+        assert len(tok) <= model.config.vocab_size
+        ckpt = torch.load(os.path.join(DEMO, "checkpoints", mt, "ckpt.pt"), map_location="cpu",
+                          weights_only=True)
+        assert set(ckpt) == {"model", "optimizer", "model_args", "iter_num", "best_val_loss", "config"}
+        ids = tok("Фильм был очень интересный." if mt == "normal" else rows("russian", "train")[0]["ipa"])["input_ids"]
+        assert ids and max(ids) < model.config.vocab_size
+
+
+@pytest.mark.parametrize("lang", ["russian", "polish"])
+def test_committed_splits_are_what_the_builder_composes(lang):
+    """demo/build_demo.py's composition (seed 1337) gives exactly the committed splits, so the
+    committed files are rebuildable from demo/text (epitran is not needed for this part)."""
+    sys.path.insert(0, DEMO)
+    try:
+        import build_demo
+        from compose import labelled_set, load_source, split_stratified
+    finally:
+        sys.path.remove(DEMO)
+    rng = random.Random(f"1337-{lang}")  # build_demo.compose_language's seeding
+    source = load_source(os.path.join(DEMO, "text", f"{lang}.json5"))
+    examples = labelled_set(source, build_demo.LABEL_COUNTS[lang], rng)
+    splits = split_stratified(examples, build_demo.SPLITS, rng)
+    for split, items in splits.items():
+        assert [(r["text"], r["label"]) for r in rows(lang, split)] == items
