@@ -68,6 +68,10 @@ def transfer_section(t, digits=3):
 
 
 def grid_section(grid, metric, digits=3):
+    grid = [g for g in grid if g.n_settings > 1]  # a single setting has nothing to choose between
+    if not grid:
+        return "\n".join(["## Grid search", "", "No grid in these results: every (model type, train "
+                          "set, eval set) ran with a single hyperparameter setting.", ""])
     head = ["study", "task", "model", "train", "eval", "settings", "runs", "best setting",
             f"eval {metric}", f"test {metric}", "grid min", "grid max", "grid std"]
     rows = [[g.study, g.task, g.model_type, lang_label(g.train_langs), lang_label(g.eval_langs),

@@ -124,6 +124,15 @@ def test_markdown_text(study):
     assert ("| s | sentiment | ipa | russian | russian | 2 | 2 | learning_rate=0.0005 | "
             "0.650 (n=1) | 0.550 (n=1) | 0.600 | 0.650 | 0.035 |") in md
     assert "## Skipped files" not in md
+    # only the grid point with two settings is a grid; single-setting cells are not listed there
+    assert "| s | sentiment | ipa | polish | polish |" not in md
+
+
+def test_markdown_without_a_grid(tmp_path):
+    res = str(tmp_path / "results")
+    write_run(res, "normal", ["polish"], ["polish"], {"polish": 0.7})
+    md = render_report(collect.build_report([res], "f1", "eval"))
+    assert "No grid in these results" in md and "| best setting |" not in md
 
 
 def test_bad_files_reported_and_skipped(study):
