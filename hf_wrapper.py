@@ -11,7 +11,8 @@ nanoGPT as a Hugging Face sequence classifier, for the Trainer.
 The classifier reads the final hidden state of each row's last real token (right padding, found from
 attention_mask). Causal attention means padding never changes a real token's state, so a padded batch
 gives the same logits as each row alone, and no pad token is needed in the vocabulary. lm_head is never
-built; the last block works on the pooled positions only (see GPT.pooled_hidden_states).
+built; the blocks skip the padding (packed tokens) and the last block works on the pooled positions only
+(see GPT.pooled_hidden_states).
 
 Importing this module registers model type "nanogpt" with AutoConfig and
 AutoModelForSequenceClassification; it has no other side effect.
@@ -156,7 +157,8 @@ class NanoGPTForSequenceClassification(PreTrainedModel):
             raise DataError(
                 f"input_ids has {input_ids.size(1)} tokens per row but the model's block_size is "
                 f"{self.config.block_size}; truncate inputs to max_length <= {self.config.block_size}")
-        pooled = self.gpt.pooled_hidden_states(input_ids, last_token_index(input_ids, attention_mask))
+        # packed: the blocks skip the padding after each row's last real token (see GPT.pooled_hidden_states)
+        pooled = self.gpt.pooled_hidden_states(input_ids, last_token_index(input_ids, attention_mask), packed=True)
         logits = self.score(pooled).float()  # float32: a stable loss under bf16 autocast, numpy-able metrics
         loss = None
         if labels is not None:

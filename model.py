@@ -20,6 +20,7 @@ import re
 import warnings
 import zipfile
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -97,6 +98,48 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+    def forward_packed(self, x, packing):
+        """forward() on packed tokens x (N, C) laid out by `packing` (see Packing) -> (N, C). The
+        projections run on the N real tokens; attention runs per group of rows, each padded with zeros
+        to its longest row, which no real token reads (causal attention looks back only)."""
+        N, C = x.size()
+        qkv = self.c_attn(x)  # (N, 3C)
+        ys = []
+        for g in packing.groups:
+            qkv_g = packing.pad(qkv[g.start:g.end], g)  # (rows, T, 3C)
+            q, k, v = (t.reshape(g.rows, g.length, self.n_head, C // self.n_head).transpose(1, 2)
+                       for t in qkv_g.split(C, dim=2))  # (rows, nh, T, hs)
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0, is_causal=True)
+            ys.append(packing.unpad(y.transpose(1, 2).reshape(g.rows * g.length, C), g))  # (tokens of g, C)
+        y = torch.cat(ys) if len(ys) > 1 else ys[0]  # (N, C)
+        return self.resid_dropout(self.c_proj(y))
+
+    def forward_pooled_packed(self, x, packing):
+        """forward_pooled() on packed tokens x (N, C): the attention output at each row's last token,
+        (B, C), rows in packing order."""
+        N, C = x.size()
+        hs = C // self.n_head
+        w_q, w_kv = self.c_attn.weight.split([C, 2 * C], dim=0)  # (C, C), (2C, C): rows are q | k | v
+        b_q, b_kv = self.c_attn.bias.split([C, 2 * C]) if self.c_attn.bias is not None else (None, None)
+        kv = F.linear(x, w_kv, b_kv)  # (N, 2C)
+        q = F.linear(x[packing.last_rows], w_q, b_q)  # (B, C)
+        ys = []
+        for g in packing.groups:
+            k, v = (t.reshape(g.rows, g.length, self.n_head, hs).transpose(1, 2)
+                    for t in packing.pad(kv[g.start:g.end], g).split(C, dim=2))  # (rows, nh, T, hs)
+            q_g = q[g.row0:g.row0 + g.rows].view(g.rows, self.n_head, 1, hs)
+            # keys of the row's own tokens (True = attend); None when the group has no padding
+            mask = None if g.index is None else (
+                torch.arange(g.length, device=x.device) < packing.lengths[g.row0:g.row0 + g.rows, None])
+            y = F.scaled_dot_product_attention(
+                q_g, k, v, attn_mask=None if mask is None else mask[:, None, None, :],
+                dropout_p=self.dropout if self.training else 0)
+            ys.append(y.reshape(g.rows, C))  # (rows, nh, 1, hs) -> (rows, C)
+        y = torch.cat(ys) if len(ys) > 1 else ys[0]  # (B, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
 class MLP(nn.Module):
 
     def __init__(self, config):
@@ -134,6 +177,75 @@ class Block(nn.Module):
         x = x[rows, pool_idx] + self.attn.forward_pooled(self.ln_1(x), pool_idx)  # (B, C)
         x = x + self.mlp(self.ln_2(x))
         return x
+
+    def forward_packed(self, x, packing):
+        """forward() on packed tokens x (N, C) (see Packing) -> (N, C)."""
+        x = x + self.attn.forward_packed(self.ln_1(x), packing)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+    def forward_pooled_packed(self, x, packing):
+        """forward_pooled() on packed tokens x (N, C): the output at each row's last token, (B, C)."""
+        x = x[packing.last_rows] + self.attn.forward_pooled_packed(self.ln_1(x), packing)  # (B, C)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class Group(NamedTuple):
+    """Consecutive (sorted) rows that attention pads together: packed tokens start:end, sorted rows
+    row0:row0+rows, padded to `length`; index: where the tokens sit in the padded (rows * length), None
+    when every row is `length` long (no padding)."""
+    start: int
+    end: int
+    row0: int
+    rows: int
+    length: int
+    index: torch.Tensor | None
+
+
+class Packing:
+    """The layout of GPT.pooled_hidden_states(packed=True) for a batch whose row b is read up to
+    position pool_idx[b]: rows sorted longest first (`order`), their n_b = pool_idx[b] + 1 tokens packed
+    one after another into N = sum(n_b) rows for the linear layers, and cut into groups of rows longer
+    than half the group's longest, which attention pads to that longest row only (on a CPU; one group on
+    a GPU, where attention over padding costs less than the kernel launches of more groups). Built once
+    per forward; every block uses it."""
+
+    def __init__(self, pool_idx, split_groups=True):
+        lengths = pool_idx + 1
+        self.order = torch.argsort(lengths, descending=True, stable=True)  # (B,) batch rows, longest first
+        self.lengths = lengths[self.order]  # (B,)
+        host = self.lengths.tolist()  # the group sizes (one device sync on a GPU)
+        B, N = len(host), sum(host)
+        device = pool_idx.device
+        starts = self.lengths.cumsum(0) - self.lengths  # (B,) first packed token of each sorted row
+        row = torch.repeat_interleave(torch.arange(B, device=device), self.lengths, output_size=N)  # (N,)
+        self.positions = torch.arange(N, device=device) - starts[row]  # (N,) position of each token in its row
+        self.rows = self.order[row]  # (N,) batch row of each packed token
+        self.last_rows = starts + self.lengths - 1  # (B,) packed row of each sorted row's last token
+        self.groups = []
+        start = r = 0
+        while r < B:
+            longest, end = host[r], r + 1
+            while end < B and (not split_groups or 2 * host[end] > longest):
+                end += 1
+            tokens = sum(host[r:end])
+            index = None if host[end - 1] == longest else (
+                (row[start:start + tokens] - r) * longest + self.positions[start:start + tokens])
+            self.groups.append(Group(start, start + tokens, r, end - r, longest, index))
+            start, r = start + tokens, end
+
+    @staticmethod
+    def pad(x, g):
+        """The tokens of group g, x (end - start, D) -> (rows, length, D) with zeros after each row."""
+        if g.index is not None:
+            x = x.new_zeros(g.rows * g.length, x.size(1)).index_copy(0, g.index, x)
+        return x.view(g.rows, g.length, x.size(1))
+
+    @staticmethod
+    def unpad(y, g):
+        """(rows * length, D) -> the real tokens of group g, (end - start, D)."""
+        return y if g.index is None else y.index_select(0, g.index)
 
 
 @dataclass
@@ -199,13 +311,16 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def embed(self, idx):
-        """Token + position embeddings (after dropout) of idx (B, T) -> (B, T, C)."""
-        t = idx.size(1)
+    def _check_length(self, t):
         if t > self.config.block_size:
             raise ValueError(
                 f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}; "
                 "truncate inputs to block_size (max_length) first")
+
+    def embed(self, idx):
+        """Token + position embeddings (after dropout) of idx (B, T) -> (B, T, C)."""
+        t = idx.size(1)
+        self._check_length(t)
         pos = torch.arange(0, t, dtype=torch.long, device=idx.device)  # shape (t)
         tok_emb = self.transformer.wte(idx)  # token embeddings of shape (b, t, n_embd)
         pos_emb = self.transformer.wpe(pos)  # position embeddings of shape (t, n_embd)
@@ -218,18 +333,37 @@ class GPT(nn.Module):
             x = block(x)
         return self.transformer.ln_f(x)  # (B, T, C)
 
-    def pooled_hidden_states(self, idx, pool_idx):
+    def pooled_hidden_states(self, idx, pool_idx, packed=False):
         """Final hidden state after ln_f at one position per row: idx (B, T), pool_idx (B,) -> (B, C).
 
         Equals hidden_states(idx)[arange(B), pool_idx], but the last block computes its queries, MLP and
         ln_f for the pooled positions only (keys and values still from all positions): a classifier's
         last block then costs O(B) instead of O(B*T).
+
+        packed=True also drops the positions after each pool_idx[b] before the first block (causal
+        attention never carries them back: they are right padding as far as the result goes), so that
+        linear layers, MLPs and layer norms work on the sum(pool_idx + 1) real tokens only, and attention
+        on rows padded to a length near their own (see Packing). Same result up to float rounding, and
+        much less work on padded batches.
         """
+        if packed:
+            return self._packed_pooled_hidden_states(idx, pool_idx)
         x = self.embed(idx)
         *blocks, last = self.transformer.h
         for block in blocks:
             x = block(x)
         return self.transformer.ln_f(last.forward_pooled(x, pool_idx))  # (B, C)
+
+    def _packed_pooled_hidden_states(self, idx, pool_idx):
+        self._check_length(idx.size(1))
+        packing = Packing(pool_idx, split_groups=idx.device.type == "cpu")
+        tokens = idx[packing.rows, packing.positions]  # (N,) real tokens, longest row first
+        x = self.transformer.drop(self.transformer.wte(tokens) + self.transformer.wpe(packing.positions))
+        *blocks, last = self.transformer.h
+        for block in blocks:
+            x = block.forward_packed(x, packing)  # (N, C)
+        x = self.transformer.ln_f(last.forward_pooled_packed(x, packing))  # (B, C), rows in packing.order
+        return x.index_select(0, torch.argsort(packing.order))  # (B, C) in batch order
 
     def forward(self, idx, targets=None):
         if self.lm_head is None:
