@@ -18,11 +18,10 @@ import json
 import math
 import os
 import statistics
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .runs import RESULTS_FILE, SCHEMA_VERSION
+from .runs import RESULTS_FILE, SCHEMA_VERSION, write_text_atomic
 
 BASELINE_MODEL_TYPE = "normal"  # every other model type gets a "<type> - normal" difference block
 SPLITS = ("eval", "test")
@@ -408,23 +407,6 @@ def csv_text(columns, rows):
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
-
-
-def write_text_atomic(path, text):
-    """Temp file in the same folder, fsync, rename: a reader never sees half a report."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------- job status

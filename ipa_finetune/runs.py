@@ -56,19 +56,18 @@ def is_finished(rdir):
     return os.path.isfile(results_path(rdir))
 
 
-def write_json_atomic(path, obj):
-    """Write JSON to a temp file in the same folder, fsync, then rename over `path`: readers see the
+def write_text_atomic(path, text):
+    """Write text to a temp file in the same folder, fsync, then rename over `path`: readers see the
     old file or the new one, never half of one (a Slurm timeout can kill us at any instruction)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -76,6 +75,11 @@ def write_json_atomic(path, obj):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path, obj):
+    """JSON (indented, UTF-8) through write_text_atomic."""
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_results(rdir):
