@@ -6,7 +6,9 @@
 Trains on the train splits of --train-langs together, evaluates every epoch on the eval split of each
 --eval-langs language, keeps the epoch best on average, and writes
 <results_dir>/<study>/<run_id>/results.json (plus best_model/ and train.log). A finished run is skipped;
-a killed one resumes from its last epoch checkpoint when started again with the same arguments.
+a killed one resumes from its last checkpoint when started again with the same arguments. SIGTERM or
+SIGUSR1 (Slurm's warning before a time-limit or preemption kill) saves a checkpoint at the current step
+and exits with 128 + the signal number (143 for SIGTERM) without writing results.json.
 """
 import argparse
 import os
@@ -84,8 +86,11 @@ def main(argv=None):
         return 0
     from ipa_finetune import training  # torch, transformers: only when there is work to do
 
-    training.run(plan, cpus=args.cpus or experiment.default_cpus(), save_model=args.save_model,
-                 fresh=args.force)
+    try:
+        training.run(plan, cpus=args.cpus or experiment.default_cpus(), save_model=args.save_model,
+                     fresh=args.force)
+    except training.Interrupted as stopped:  # already logged; the checkpoint is the resume point
+        return stopped.exit_code
     return 0
 
 

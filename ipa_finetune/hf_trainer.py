@@ -1,10 +1,13 @@
 """The Hugging Face Trainer set up for one run: arguments, per-language evaluation, best-epoch choice,
-train.log lines, and finding the checkpoint to resume from."""
+train.log lines, stopping on SIGTERM with a checkpoint, and finding the checkpoint to resume from."""
+import contextlib
 import json
 import logging
 import math
 import os
 import shutil
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -48,6 +51,68 @@ class TrainLogCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         file_log.info("checkpoint saved at step %d (epoch %.3f)", state.global_step, state.epoch or 0.0)
+
+
+# Slurm sends SIGTERM before it kills a job (at the time limit, with --signal=B:TERM@120 two minutes
+# early; on preemption; on scancel) and SIGKILL KillWait seconds (often 30) later. SIGUSR1 is the
+# signal clusters customarily use for "checkpoint now".
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class StopOnSignal(TrainerCallback):
+    """On SIGTERM or SIGUSR1, write a checkpoint at the end of the current optimizer step and stop.
+
+    Inside an epoch the checkpoint is saved without evaluating: the resumed run evaluates the epoch
+    when it completes it, so the history keeps one evaluation per whole epoch. On an epoch's last step
+    the epoch's own evaluation and checkpoint happen as usual, then training stops. The best-epoch
+    bookkeeping (best_metric, best_global_step) is in every checkpoint's trainer_state.json, and the
+    checkpoint rotation always keeps the best checkpoint, so nothing of it is lost by stopping."""
+
+    def __init__(self):
+        self.signum = None  # the signal received, None while none came
+        self.stopped_at = None  # global step of the checkpoint the stop wrote
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Catch the stop signals while the block runs (only there: before training nothing would be
+        saved, after it the default action, terminating, is right). Python allows signal handlers
+        only in the main thread: elsewhere (a notebook's worker thread) signals keep their default."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _handle(self, signum, frame):
+        self.signum = signum  # only a flag: the training loop acts on it between steps
+
+    @property
+    def signal_name(self):
+        return signal.Signals(self.signum).name if self.signum else None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.signum is None or self.stopped_at is not None or state.global_step >= state.max_steps:
+            return control  # on the last step training ends (and is evaluated) anyway
+        log.warning("%s received: saving a checkpoint at step %d and stopping", self.signal_name,
+                    state.global_step)
+        control.should_training_stop = True
+        if not float(state.epoch).is_integer():  # inside an epoch: save now, evaluate nothing
+            control.should_save = True
+            self.stopped_at = state.global_step
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stopped_at is not None:
+            # the loop left the epoch early: its end-of-epoch evaluation and save would be a bogus
+            # epoch record (the checkpoint is already written)
+            control.should_evaluate = control.should_save = False
+        elif self.signum is not None and control.should_training_stop:
+            self.stopped_at = state.global_step  # a whole epoch: evaluated and saved as usual
+        return control
 
 
 def _compute_metrics(num_labels):
@@ -118,7 +183,9 @@ def training_arguments(plan, prep, cpus):
 
 
 def build_trainer(plan, prep, cpus):
-    return MultiLanguageTrainer(
+    """The trainer; its StopOnSignal callback is `trainer.stop` (install it around train())."""
+    stop = StopOnSignal()
+    trainer = MultiLanguageTrainer(
         model=prep.model,
         args=training_arguments(plan, prep, cpus),
         train_dataset=prep.train,
@@ -126,8 +193,10 @@ def build_trainer(plan, prep, cpus):
         processing_class=prep.tokenizer,
         data_collator=LengthDroppingCollator(prep.tokenizer),
         compute_metrics=_compute_metrics(prep.num_labels),
-        callbacks=[TrainLogCallback()],
+        callbacks=[TrainLogCallback(), stop],
     )
+    trainer.stop = stop
+    return trainer
 
 
 def last_complete_checkpoint(folder):

@@ -7,7 +7,8 @@ Order of work, so that bad input fails before the first step and killed work is 
 1. check the checkpoint file, tokenizer, every dataset split, column and label, and the model itself;
 2. tokenize (a cached `map`: jobs of a grid and resumed jobs reuse it);
 3. train, evaluating each eval language every epoch and saving a checkpoint in <run_dir>/checkpoints;
-   a re-run with the same arguments resumes from the last complete checkpoint;
+   SIGTERM or SIGUSR1 (Slurm's warning before a kill) saves a checkpoint at the current step and
+   raises Interrupted; a re-run with the same arguments resumes from the last complete checkpoint;
 4. with the best epoch's model (mean of metric_for_best_model over eval languages): evaluate the eval
    and test splits, save it to <run_dir>/best_model, write results.json (atomically, the done
    marker), delete the checkpoints.
@@ -28,6 +29,17 @@ from .metrics import classification_metrics, majority_baseline
 from .tokenization import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
 
 log = logging.getLogger("ipa_finetune")
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after saving a checkpoint; no results were written. exit_code is
+    128 + the signal number (143 for SIGTERM, 138 for SIGUSR1), what a shell reports for a process
+    the signal killed, so launchers see the job as terminated, not finished."""
+
+    def __init__(self, step, signal_name, signum):
+        super().__init__(f"interrupted at step {step} by {signal_name}: checkpoint saved, re-run the "
+                         "same command to resume")
+        self.step, self.exit_code = step, 128 + signum
 
 
 def setup_logging(log_file):
@@ -153,7 +165,8 @@ def prepare(plan):
 
 def run(plan, cpus, save_model=True, fresh=False):
     """Train and evaluate one run; returns the results dict (also written to results.json).
-    fresh (--force): once everything is validated, drop earlier results and checkpoints."""
+    fresh (--force): once everything is validated, drop earlier results and checkpoints.
+    Raises Interrupted (nothing written but the checkpoint) when a stop signal ended training early."""
     from .hf_trainer import build_trainer, last_complete_checkpoint
 
     started = time.time()
@@ -176,7 +189,13 @@ def run(plan, cpus, save_model=True, fresh=False):
         else:
             log.info("starting training: %d train examples, %d epoch(s)", len(prep.train),
                      plan.cfg["hyperparameters"]["epochs"])
-        output = trainer.train(resume_from_checkpoint=resume)
+        with trainer.stop.installed():
+            output = trainer.train(resume_from_checkpoint=resume)
+        stop = trainer.stop
+        if stop.stopped_at is not None and trainer.state.global_step < trainer.state.max_steps:
+            interrupted = Interrupted(stop.stopped_at, stop.signal_name, stop.signum)
+            log.warning("%s", interrupted)
+            raise interrupted
         results = finish(plan, trainer, prep, output, started, save_model)
     finally:
         teardown()

@@ -5,6 +5,8 @@ import datetime
 import glob
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -95,6 +97,48 @@ def test_last_complete_checkpoint(tmp_path):
             (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert last_complete_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-10")
     assert not (tmp_path / "checkpoint-15").exists()  # killed while saving: removed
+
+
+def test_stop_on_signal_saves_inside_an_epoch_and_lets_a_finished_epoch_evaluate():
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+    from transformers.trainer_callback import DefaultFlowCallback
+
+    from ipa_finetune.hf_trainer import StopOnSignal
+
+    args = TrainingArguments(output_dir="unused", eval_strategy="epoch", save_strategy="epoch", use_cpu=True)
+    flow = DefaultFlowCallback()
+
+    def step(stop, global_step, epoch, max_steps=100):
+        """The Trainer's order: on_step_end of every callback, then on_epoch_end at the epoch's end."""
+        state = TrainerState(global_step=global_step, epoch=epoch, max_steps=max_steps)
+        control = TrainerControl()
+        stop.on_step_end(args, state, flow.on_step_end(args, state, control))
+        saved_at_step = control.should_save
+        if control.should_training_stop or float(epoch).is_integer():
+            stop.on_epoch_end(args, state, flow.on_epoch_end(args, state, control))
+        return saved_at_step, control
+
+    stop, before = StopOnSignal(), signal.getsignal(signal.SIGUSR1)
+    assert step(stop, 7, 0.7) == (False, TrainerControl())  # no signal: nothing changes
+    with stop.installed():
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.01)  # Python runs the handler between bytecodes
+    assert (stop.signum, stop.signal_name) == (signal.SIGUSR1, "SIGUSR1")
+    assert signal.getsignal(signal.SIGUSR1) == before  # restored after training
+    saved, control = step(stop, 8, 0.8)
+    assert saved and control.should_training_stop and not control.should_evaluate and not control.should_save
+    assert stop.stopped_at == 8
+
+    at_epoch_end = StopOnSignal()
+    at_epoch_end.signum = signal.SIGTERM
+    saved, control = step(at_epoch_end, 10, 1.0)  # the epoch is complete: evaluated and saved as usual
+    assert not saved and control.should_training_stop and control.should_evaluate and control.should_save
+    assert at_epoch_end.stopped_at == 10
+
+    last = StopOnSignal()
+    last.signum = signal.SIGTERM
+    saved, control = step(last, 100, 9.5)  # max_steps reached inside an epoch: the normal end
+    assert not saved and control.should_evaluate and control.should_save
 
 
 def test_default_cpus_follows_slurm(monkeypatch):
@@ -244,3 +288,43 @@ def test_languages_of_a_run_must_share_their_classes(tiny_study):
     with pytest.raises(ConfigError, match=r"alpha.sentiment.tiny-alpha.classes = 3, "
                                           r"beta.sentiment.tiny-beta.classes = 4"):
         training.prepare(plan)
+
+
+def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_rerun_resumes_from_it(tiny_study):
+    """What Slurm does before a time-limit or preemption kill: SIGTERM, then SIGKILL 30 s later."""
+    config = tiny_study(hyperparameters={"batch_size": 2})  # 40 steps per epoch, 2 epochs
+    plan = experiment.plan_run(load_config([config]), "normal", LANGS, LANGS)
+    first = subprocess.Popen(cli(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=ENV)
+    deadline = time.time() + 120
+    # after epoch 1's evaluation and checkpoint, so that the best-epoch bookkeeping must survive too
+    while first.poll() is None and time.time() < deadline and not (
+            os.path.exists(plan.log_file) and "checkpoint saved at step 40 " in open(plan.log_file).read()):
+        time.sleep(0.02)
+    assert first.poll() is None, "the first run ended before it could be interrupted"
+    first.send_signal(signal.SIGTERM)
+    signalled = time.time()
+    out = first.communicate(timeout=60)[0]
+    assert first.returncode == 143, out[-3000:]
+    assert time.time() - signalled < 20  # well inside Slurm's KillWait
+    assert not os.path.exists(plan.results_file)
+    match = re.search(r"interrupted at step (\d+) by SIGTERM: checkpoint saved, re-run the same command "
+                      r"to resume", out)
+    assert match, out[-3000:]
+    step = int(match.group(1))
+    assert 40 < step < 80  # inside epoch 2
+    assert sorted(os.listdir(plan.checkpoints_dir)) == sorted(["checkpoint-40", f"checkpoint-{step}"])
+    with open(os.path.join(plan.checkpoints_dir, f"checkpoint-{step}", "trainer_state.json")) as f:
+        state = json.load(f)
+    assert state["global_step"] == step and state["best_global_step"] == 40
+    assert {h["step"] for h in state["log_history"] if "eval__mean_f1" in h} == {40}  # no bogus epoch
+
+    second = subprocess.run(cli(config), capture_output=True, text=True, env=ENV, timeout=120)
+    assert second.returncode == 0, second.stderr[-3000:]
+    log = open(plan.log_file, encoding="utf-8").read()
+    assert "resuming from checkpoint " + os.path.join(plan.checkpoints_dir, f"checkpoint-{step}") in log
+    with open(plan.results_file, encoding="utf-8") as f:
+        results = json.load(f)
+    assert [h["epoch"] for h in results["history"]] == [1, 2]
+    scores = [h["score"] for h in results["history"]]
+    assert results["best_epoch"] == scores.index(max(scores)) + 1 and results["best_score"] == max(scores)

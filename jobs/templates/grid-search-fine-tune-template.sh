@@ -11,6 +11,9 @@
 #SBATCH --gpus={gpus}
 #SBATCH --time={timeout}
 #SBATCH --output={log}
+# SIGTERM to the batch shell (python, after the exec below) 120 s before the time limit:
+# finetune-exp.py then saves a checkpoint at the current step and exits 143; resubmitting resumes.
+#SBATCH --signal=B:TERM@120
 set -euo pipefail
 cd {project_dir}
 echo "job ${{SLURM_JOB_ID:-local}} ({job_name}) on $(hostname) at $(date -Iseconds); run {run_id}"

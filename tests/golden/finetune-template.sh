@@ -10,6 +10,9 @@
 #SBATCH --gpus=1
 #SBATCH --time=06:00:00
 #SBATCH --output='/srv/ipa finetune/jobs/rus-pol/logs/rus-pol-sentiment-ipa-polish+russian-to-russian-%j.out'
+# SIGTERM to the batch shell (python, after the exec below) 120 s before the time limit:
+# finetune-exp.py then saves a checkpoint at the current step and exits 143; resubmitting resumes.
+#SBATCH --signal=B:TERM@120
 set -euo pipefail
 cd '/srv/ipa finetune'
 echo "job ${SLURM_JOB_ID:-local} (rus-pol-sentiment-ipa-polish+russian-to-russian) on $(hostname) at $(date -Iseconds); run <run_id>"
