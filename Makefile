@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(PY) demo/run_demo.py
 
 bench: $(STAMP)
-	$(PY) bench/bench_throughput.py
+	$(PY) bench/bench_throughput.py $(BENCH_ARGS)
 
 # Rebuild the committed demo data, tokenizers and checkpoints from demo/text (needs epitran).
 demo-data: $(STAMP)

@@ -178,7 +178,8 @@ def encode(ds, spec, split, model_type, tokenizer, tokenizer_fp, max_length, cac
     out = ds.map(encode_batch, batched=True, remove_columns=ds.column_names, new_fingerprint=fp,
                  cache_file_name=os.path.join(folder, f"{fp}.arrow"),
                  desc=f"Tokenizing {spec.language}/{split}")
-    empty = [i for i, n in enumerate(out["length"]) if n == 0]
+    # read the arrow column at once: datasets 5 iterates out["length"] row by row (seconds per 100k rows)
+    empty = [i for i, n in enumerate(out.data.column("length").to_pylist()) if n == 0]
     if empty:
         raise DataError(f"{where(spec, split, features[0])}: {len(empty)} row(s) have no text "
                         f"(first: row {empty[0]}); remove them or add text")

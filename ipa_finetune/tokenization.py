@@ -13,6 +13,7 @@ The end-of-document token (`tokenizer.eos_token`, overridable per model type by
 vocabulary, since a token added now would have no trained embedding.
 """
 import hashlib
+import json
 import os
 
 from .config_loader import resolve_path
@@ -79,7 +80,10 @@ def load_tokenizer(cfg, model_type):
 def tokenizer_fingerprint(tokenizer):
     """Stable hash of the tokenizer's whole definition (vocab, merges, pre-tokenizer, specials): part of
     the tokenized-dataset cache key, so a changed tokenizer never reuses stale token ids."""
-    spec = tokenizer.backend_tokenizer.to_str() + "\0" + tokenizer.eos_token
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.pop("padding", None)  # per-call settings left by the last call, not part of the encoding
+    state.pop("truncation", None)
+    spec = json.dumps(state, sort_keys=True) + "\0" + tokenizer.eos_token
     return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
 
 

@@ -98,3 +98,13 @@ def test_fingerprint_is_stable_and_tells_tokenizers_apart(tiny_study):
     normal = tokenizer_fingerprint(load_tokenizer(cfg, "normal"))
     assert normal == tokenizer_fingerprint(load_tokenizer(cfg, "normal"))
     assert normal != tokenizer_fingerprint(load_tokenizer(cfg, "ipa"))
+
+
+def test_fingerprint_ignores_padding_and_truncation_left_by_a_call(tiny_study):
+    """A tokenizer once called with padding/truncation must still hit the tokenized cache."""
+    cfg = load_config([tiny_study()])
+    tok = load_tokenizer(cfg, "normal")
+    before = tokenizer_fingerprint(tok)
+    tok.pad_token = tok.eos_token
+    tok(["ka lo", "mi"], padding="max_length", truncation=True, max_length=8)
+    assert tokenizer_fingerprint(tok) == before
