@@ -20,18 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from ipa_finetune import experiment  # noqa: E402
-from ipa_finetune.cli import exit_on_user_error  # noqa: E402
+from ipa_finetune.cli import exit_on_user_error, positive_int  # noqa: E402
 from ipa_finetune.config_loader import add_config_arguments, config_from_args  # noqa: E402
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def parse_args(argv=None):

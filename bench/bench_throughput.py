@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ipa_finetune.cli import exit_on_user_error  # noqa: E402
+from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
 
 CLASSES = ["negative", "neutral", "positive"]
@@ -543,24 +543,7 @@ def run(size, device, threads, root, preprocess=True, which="abc"):
     return res
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+count = int_at_least(0)
 
 
 def pipeline_letters(text):

@@ -1,4 +1,5 @@
 """Small helpers shared by the top-level scripts (kept out of the scripts so they stay thin)."""
+import argparse
 import functools
 import os
 import sys
@@ -23,3 +24,21 @@ def exit_on_user_error(main):
             sys.exit(2)
 
     return wrapper
+
+
+def int_at_least(minimum):
+    """An argparse `type`: a whole number >= minimum, else argparse's usage error naming the value."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
