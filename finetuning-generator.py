@@ -11,7 +11,7 @@ import sys
 
 from ipa_finetune import jobs, slurm
 from ipa_finetune.cli import exit_on_user_error
-from ipa_finetune.config_loader import add_config_arguments, config_from_args, find_config_file
+from ipa_finetune.config_loader import add_config_arguments
 
 TEMPLATE = "finetune-template.sh"
 
@@ -31,18 +31,12 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    cfg = config_from_args(args)
-    options = slurm.options_from_args(args)
-    model_types = slurm.model_types_from_args(args, cfg)
-    template_path = jobs.find_template(args.template, TEMPLATE)
-    template = jobs.load_template(template_path)
-    settings = slurm.settings_from_args(args, cfg, args.output_dir or slurm.default_output_dir(cfg))
-    config_files = [find_config_file(p) for p in args.config]
-    planned = jobs.plan_transfer_jobs(cfg, config_files, model_types, force=args.force)
-    print(f"transfer matrix of {', '.join(cfg['languages'])}: {len(planned) // len(model_types)} "
-          f"configurations x {len(model_types)} model types ({', '.join(model_types)})")
-    sys.exit(slurm.launch(planned, template, template_path, cfg, settings, options, what="jobs"))
-
+    run = slurm.setup_from_args(args, TEMPLATE)
+    planned = jobs.plan_transfer_jobs(run.cfg, run.config_files, run.model_types, force=args.force)
+    print(f"transfer matrix of {', '.join(run.cfg['languages'])}: {len(planned) // len(run.model_types)} "
+          f"configurations x {len(run.model_types)} model types ({', '.join(run.model_types)})")
+    sys.exit(slurm.launch(planned, run.template, run.template_path, run.cfg, run.settings, run.options,
+                          what="jobs"))
 
 if __name__ == "__main__":
     main()

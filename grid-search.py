@@ -11,7 +11,7 @@ import sys
 
 from ipa_finetune import jobs, slurm
 from ipa_finetune.cli import exit_on_user_error
-from ipa_finetune.config_loader import add_config_arguments, config_from_args, find_config_file, load_grid_config
+from ipa_finetune.config_loader import add_config_arguments, load_grid_config
 
 TEMPLATE = "grid-search-fine-tune-template.sh"
 
@@ -38,22 +38,17 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    cfg = config_from_args(args)
-    options = slurm.options_from_args(args)
-    model_types = slurm.model_types_from_args(args, cfg)
+    run = slurm.setup_from_args(args, TEMPLATE)
+    cfg, model_types = run.cfg, run.model_types
     grid = load_grid_config(args.grid_config, cfg)
-    template_path = jobs.find_template(args.template, TEMPLATE)
-    template = jobs.load_template(template_path)
-    settings = slurm.settings_from_args(args, cfg, args.output_dir or slurm.default_output_dir(cfg))
     temp_dir = os.path.abspath(args.temp_config_dir or cfg["paths"]["temp_config_dir"])
-    config_files = [find_config_file(p) for p in args.config]
-    planned = jobs.plan_grid_jobs(cfg, config_files, grid, model_types, temp_dir, force=args.force)
+    planned = jobs.plan_grid_jobs(cfg, run.config_files, grid, model_types, temp_dir, force=args.force)
     n_perm = len(planned) // len(model_types)
     print(f"grid {grid['file']}: {n_perm} permutations x {len(model_types)} model types "
           f"({', '.join(model_types)}); train on {'+'.join(grid['languages']['train'])}, "
           f"evaluate on {'+'.join(grid['languages']['eval'])}")
-    sys.exit(slurm.launch(planned, template, template_path, cfg, settings, options, what="grid jobs"))
-
+    sys.exit(slurm.launch(planned, run.template, run.template_path, cfg, run.settings, run.options,
+                          what="grid jobs"))
 
 if __name__ == "__main__":
     main()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import jobs as jobs_mod
 from . import runs
 from .cli import PROJECT_ROOT
-from .config_loader import shared_classes, validate_model_type
+from .config_loader import config_from_args, find_config_file, shared_classes, validate_model_type
 from .config_schema import SLURM_TIME
 from .errors import UserError
 
@@ -110,6 +110,30 @@ def model_types_from_args(args, cfg):
     for t in types:
         validate_model_type(cfg, t)
     return list(dict.fromkeys(types))
+
+
+@dataclasses.dataclass
+class LaunchSetup:
+    """What both launchers resolve from their arguments before planning jobs."""
+    cfg: dict
+    options: object
+    model_types: list
+    template_path: str
+    template: str
+    settings: object
+    config_files: list
+
+
+def setup_from_args(args, template_name):
+    """Config, options, model types, template and settings from a launcher's parsed arguments."""
+    cfg = config_from_args(args)
+    options = options_from_args(args)
+    model_types = model_types_from_args(args, cfg)
+    template_path = jobs_mod.find_template(args.template, template_name)
+    template = jobs_mod.load_template(template_path)
+    settings = settings_from_args(args, cfg, args.output_dir or default_output_dir(cfg))
+    return LaunchSetup(cfg, options, model_types, template_path, template, settings,
+                       [find_config_file(p) for p in args.config])
 
 
 def default_output_dir(cfg):
