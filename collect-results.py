@@ -12,9 +12,12 @@ import argparse
 import os
 import sys
 
-from ipa_finetune import collect
 from ipa_finetune.cli import exit_on_user_error
 from ipa_finetune.errors import UserError
+from ipa_finetune.launch.manifest import find_manifests
+from ipa_finetune.launch.slurm import job_state
+from ipa_finetune.report import build
+from ipa_finetune.report.collect import SPLITS
 
 EPILOG = """\
 With --config and no RESULTS_DIR, the results come from paths.results_dir/<study> of the config,
@@ -36,16 +39,13 @@ def parse_args(argv=None):
     p.add_argument("--config", nargs="+", metavar="CONFIG",
                    help="config files, cascading over config/default.json; give results_dir, "
                         "jobs_dir, study and the default metric")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved --config (each value with the file that set it) "
-                        "and exit")
     p.add_argument("--manifest", nargs="+", metavar="PATH",
                    help="manifest.jsonl files of the job generators, for the job status "
                         "(default: those under the config's jobs dir; none without a config)")
     p.add_argument("--metric", default=None,
                    help="metric shown and used to pick settings: accuracy, precision, recall, f1 "
                         "(macro), loss... (default: the config's metric_for_best_model, else f1)")
-    p.add_argument("--split", choices=collect.SPLITS, default="eval",
+    p.add_argument("--split", choices=SPLITS, default="eval",
                    help="split whose metric fills the tables (default: eval); settings are "
                         "always chosen on eval")
     p.add_argument("--out", metavar="DIR",
@@ -55,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--log-lines", type=int, default=15,
                    help="lines of a failed job's log shown in the status (default: 15)")
     p.add_argument("--no-plots", action="store_true", help="skip the heatmap PNGs")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved --config (each value with the file that set it) "
+                        "and exit")
     p.add_argument("--no-slurm", action="store_true",
                    help="do not ask scontrol for job states (jobs without results: state unknown)")
     return p.parse_args(argv)
@@ -63,18 +66,18 @@ def parse_args(argv=None):
 def load_paths(args):
     """(config or None, results folder, jobs folder) from --config, or from config/default.json's
     paths alone (all studies) when neither RESULTS_DIR nor --config is given."""
-    from ipa_finetune import config_loader  # only when a config is in use
+    from ipa_finetune.config import reading, study  # only when a config is in use
     if args.config:
-        cfg = config_loader.config_from_args(args)  # exits 0 after printing on --print-config
+        cfg = study.study_from_args(args).cfg  # exits 0 after printing on --print-config
         study = cfg["study"]
         return (cfg, os.path.join(cfg["paths"]["results_dir"], study),
                 os.path.join(cfg["paths"]["jobs_dir"], study))
     if args.print_config:
         raise UserError("--print-config needs --config CONFIG ...; without one only "
                         "paths.results_dir and paths.jobs_dir of config/default.json are read")
-    paths = config_loader.read_json5(config_loader.DEFAULT_CONFIG).get("paths") or {}
-    return (None, config_loader.resolve_path(paths.get("results_dir", "results")),
-            config_loader.resolve_path(paths.get("jobs_dir", "jobs/generated")))
+    paths = reading.read_json5(reading.DEFAULT_CONFIG).get("paths") or {}
+    return (None, reading.resolve_path(paths.get("results_dir", "results")),
+            reading.resolve_path(paths.get("jobs_dir", "jobs/generated")))
 
 
 def resolve_inputs(args):
@@ -99,7 +102,7 @@ def resolve_inputs(args):
                 raise UserError(f"--manifest '{m}' does not exist or is not a file")
         manifests = list(args.manifest)
     elif jobs is not None:
-        manifests = collect.find_manifests(jobs) if os.path.isdir(jobs) else []
+        manifests = find_manifests(jobs) if os.path.isdir(jobs) else []
     else:
         manifests = []
     return cfg, dirs, root, manifests, notes
@@ -113,11 +116,11 @@ def main(argv=None):
     cfg, dirs, root, manifests, notes = resolve_inputs(args)
     metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get(
         "metric_for_best_model") or "f1"
-    slurm = (lambda job_id: None) if args.no_slurm else collect.slurm_state
-    report = collect.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines)
+    slurm = (lambda job_id: None) if args.no_slurm else job_state
+    report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines)
     report.notes += notes
-    out = args.out or collect.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
-    text = collect.write_report(report, out, args.digits, plots=not args.no_plots)
+    out = args.out or build.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
+    text = build.write_report(report, out, args.digits, plots=not args.no_plots)
     sys.stdout.write(text)
     print(f"collect-results.py: wrote {os.path.join(out, 'report.md')}, runs.csv and "
           f"{len(report.figures)} figure(s); {len(report.bad)} file(s) skipped", file=sys.stderr)

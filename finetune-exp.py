@@ -19,9 +19,10 @@ import sys
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from ipa_finetune import experiment  # noqa: E402
 from ipa_finetune.cli import exit_on_user_error, positive_int  # noqa: E402
-from ipa_finetune.config_loader import add_config_arguments, config_from_args  # noqa: E402
+from ipa_finetune.config.loader import add_config_arguments  # noqa: E402
+from ipa_finetune.config.study import study_from_args  # noqa: E402
+from ipa_finetune.train import experiment  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -66,20 +67,20 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    cfg = config_from_args(args)
-    plan = experiment.plan_run(cfg, args.model_type, args.train_langs, args.eval_langs,
+    study = study_from_args(args)
+    plan = experiment.plan_run(study, args.model_type, args.train_langs, args.eval_langs,
                                output_dir=args.output_dir, max_steps=args.max_steps)
     done = None if args.force else experiment.finished_message(plan)
     if done:
         experiment.clear_leftover_checkpoints(plan)
         print(done)
         return 0
-    from ipa_finetune import training  # torch, transformers: only when there is work to do
+    from ipa_finetune.train import pipeline  # torch, transformers: only when there is work to do
 
     try:
-        training.run(plan, cpus=args.cpus or experiment.default_cpus(), save_model=args.save_model,
+        pipeline.run(plan, cpus=args.cpus or experiment.default_cpus(), save_model=args.save_model,
                      fresh=args.force)
-    except training.Interrupted as stopped:  # already logged; the checkpoint is the resume point
+    except pipeline.Interrupted as stopped:  # already logged; the checkpoint is the resume point
         return stopped.exit_code
     return 0
 

@@ -9,9 +9,9 @@ Example (see the jobs first, then submit them; or run them here with --local):
 import argparse
 import sys
 
-from ipa_finetune import jobs, slurm
+from ipa_finetune.launch import jobs, launcher
 from ipa_finetune.cli import exit_on_user_error
-from ipa_finetune.config_loader import add_config_arguments
+from ipa_finetune.config.loader import add_config_arguments
 
 TEMPLATE = "finetune-template.sh"
 
@@ -22,21 +22,22 @@ def parse_args(argv=None):
     parser.add_argument("--template", default="jobs/templates/",
                         help=f"template directory (holding {TEMPLATE}), or a template file "
                              "(default: %(default)s)")
-    slurm.add_output_argument(parser)
-    slurm.add_launch_arguments(parser)
+    launcher.add_output_argument(parser)
+    launcher.add_launch_arguments(parser)
     add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
 @exit_on_user_error
 def main(argv=None):
-    args = parse_args(argv)
-    run = slurm.setup_from_args(args, TEMPLATE)
-    planned = jobs.plan_transfer_jobs(run.cfg, run.config_files, run.model_types, force=args.force)
-    print(f"transfer matrix of {', '.join(run.cfg['languages'])}: {len(planned) // len(run.model_types)} "
-          f"configurations x {len(run.model_types)} model types ({', '.join(run.model_types)})")
-    sys.exit(slurm.launch(planned, run.template, run.template_path, run.cfg, run.settings, run.options,
-                          what="jobs"))
+    setup = launcher.setup_from_args(parse_args(argv), TEMPLATE)
+    planned = jobs.plan_transfer_jobs(setup.study, setup.config_files, setup.model_types,
+                                      force=setup.options.force)
+    configurations = len(planned) // len(setup.model_types)
+    print(launcher.plan_line(f"transfer matrix of {', '.join(setup.cfg['languages'])}: "
+                             f"{configurations} configurations", setup))
+    sys.exit(launcher.launch(planned, setup, what="jobs"))
+
 
 if __name__ == "__main__":
     main()

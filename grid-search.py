@@ -9,9 +9,9 @@ import argparse
 import os
 import sys
 
-from ipa_finetune import jobs, slurm
+from ipa_finetune.launch import jobs, launcher
 from ipa_finetune.cli import exit_on_user_error
-from ipa_finetune.config_loader import add_config_arguments, load_grid_config
+from ipa_finetune.config.loader import add_config_arguments, load_grid_config
 
 TEMPLATE = "grid-search-fine-tune-template.sh"
 
@@ -25,12 +25,12 @@ def parse_args(argv=None):
     parser.add_argument("-t", "--template", default=f"jobs/templates/{TEMPLATE}",
                         help="Path to the template file, or a directory holding "
                              f"{TEMPLATE} (default: %(default)s)")
-    slurm.add_output_argument(parser)
+    launcher.add_output_argument(parser)
     parser.add_argument("--temp-config-dir",
                         help="Path to the temporary configuration directory for generate config files: "
                              "one hyperparameter config per permutation, passed to finetune-exp.py as "
                              "its last config (default: the config's paths.temp_config_dir)")
-    slurm.add_launch_arguments(parser)
+    launcher.add_launch_arguments(parser)
     add_config_arguments(parser)
     return parser.parse_args(argv)
 
@@ -38,17 +38,18 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    run = slurm.setup_from_args(args, TEMPLATE)
-    cfg, model_types = run.cfg, run.model_types
+    setup = launcher.setup_from_args(args, TEMPLATE)
+    cfg, model_types = setup.cfg, setup.model_types
     grid = load_grid_config(args.grid_config, cfg)
     temp_dir = os.path.abspath(args.temp_config_dir or cfg["paths"]["temp_config_dir"])
-    planned = jobs.plan_grid_jobs(cfg, run.config_files, grid, model_types, temp_dir, force=args.force)
-    n_perm = len(planned) // len(model_types)
-    print(f"grid {grid['file']}: {n_perm} permutations x {len(model_types)} model types "
-          f"({', '.join(model_types)}); train on {'+'.join(grid['languages']['train'])}, "
-          f"evaluate on {'+'.join(grid['languages']['eval'])}")
-    sys.exit(slurm.launch(planned, run.template, run.template_path, cfg, run.settings, run.options,
-                          what="grid jobs"))
+    planned = jobs.plan_grid_jobs(setup.study, setup.config_files, grid, model_types, temp_dir,
+                                  force=args.force)
+    permutations = len(planned) // len(model_types)
+    print(launcher.plan_line(f"grid {grid['file']}: {permutations} permutations", setup)
+          + f"; train on {'+'.join(grid['languages']['train'])}, evaluate on "
+          f"{'+'.join(grid['languages']['eval'])}")
+    sys.exit(launcher.launch(planned, setup, what="grid jobs"))
+
 
 if __name__ == "__main__":
     main()

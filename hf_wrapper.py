@@ -2,8 +2,9 @@
 nanoGPT as a Hugging Face sequence classifier, for the Trainer.
 
     import hf_wrapper
-    model = hf_wrapper.NanoGPTForSequenceClassification.from_nanogpt_checkpoint(
-        "checkpoints/ipa/ckpt.pt", num_labels=3, seed=1337)
+    from ipa_finetune.checkpoint import read_checkpoint      # ckpt.pt -> (GPTConfig, weights), checked
+    model = hf_wrapper.NanoGPTForSequenceClassification.from_gpt_weights(
+        *read_checkpoint("checkpoints/ipa/ckpt.pt"), num_labels=3, seed=1337)
     out = model(input_ids, attention_mask=attention_mask, labels=labels)  # out.loss, out.logits (B, 3)
     model.save_pretrained("best_model")  # config.json + model.safetensors (no lm_head)
     transformers.AutoModelForSequenceClassification.from_pretrained("best_model")
@@ -15,8 +16,10 @@ built; the blocks skip the padding (packed tokens) and the last block works on t
 (see GPT.pooled_hidden_states).
 
 Importing this module registers model type "nanogpt" with AutoConfig and
-AutoModelForSequenceClassification; it has no other side effect.
+AutoModelForSequenceClassification; it has no other side effect. It imports model.py, torch and
+transformers only: bad arguments raise plain ValueErrors, which ipa_finetune turns into user errors.
 """
+import dataclasses
 import math
 
 import torch
@@ -27,13 +30,13 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from ipa_finetune.errors import DataError
-from model import GPT, GPTConfig, LayerNorm, read_checkpoint
+from model import GPT, GPTConfig, LayerNorm
 
 
 @strict
-class NanoGPTConfig(PreTrainedConfig):
-    """GPTConfig's fields, plus PreTrainedConfig's classification fields (num_labels, id2label, ...)."""
+class NanoGPTConfig(PreTrainedConfig, GPTConfig):
+    """GPTConfig's fields (inherited: model.py is their one definition), plus PreTrainedConfig's
+    classification fields (num_labels, id2label, ...). Being a GPTConfig, it builds a GPT directly."""
 
     model_type = "nanogpt"
     attribute_map = {
@@ -43,18 +46,7 @@ class NanoGPTConfig(PreTrainedConfig):
         "max_position_embeddings": "block_size",
     }
 
-    block_size: int = 1024
-    vocab_size: int = 50304
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    dropout: float | int = 0.0
-    bias: bool = True
     initializer_range: float = 0.02  # std of nanoGPT's normal init, and of a fresh classification head
-
-    def to_gpt_config(self):
-        return GPTConfig(block_size=self.block_size, vocab_size=self.vocab_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
 
 
 def last_token_index(input_ids, attention_mask=None):
@@ -77,7 +69,7 @@ class NanoGPTForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config):
         super().__init__(config)
-        self.gpt = GPT(config.to_gpt_config(), lm_head=False)
+        self.gpt = GPT(config, lm_head=False)
         # as GPT2ForSequenceClassification: one bias-free linear map of the pooled hidden state
         self.score = nn.Linear(config.n_embd, config.num_labels, bias=False)
         for name, module in self.gpt.named_modules():  # marked for _init_weights (see there)
@@ -110,32 +102,38 @@ class NanoGPTForSequenceClassification(PreTrainedModel):
         self.gpt.transformer.wte = value
 
     @classmethod
-    def from_nanogpt_checkpoint(cls, path, num_labels, *, seed=None, dropout=None, id2label=None,
-                                label2id=None):
-        """A classifier with the body of nanoGPT checkpoint `path` (ckpt.pt) and a fresh head of
-        num_labels outputs: normal(0, 0.02), drawn from `seed` when given (the same seed gives the same
-        head), else from torch's global generator. dropout: None keeps the checkpoint's. Eval mode, on
-        the CPU. Raises CheckpointError (one line) for a bad checkpoint."""
+    def from_gpt_weights(cls, gpt_config, weights, num_labels, *, seed=None, dropout=None, id2label=None,
+                         label2id=None):
+        """A classifier with the body of a nanoGPT (its GPTConfig and the state dict of
+        GPT(gpt_config, lm_head=False), e.g. from ipa_finetune.checkpoint.read_checkpoint) and a fresh
+        head of num_labels outputs: normal(0, 0.02), drawn from `seed` when given (the same seed gives
+        the same head), else from torch's global generator. weights=None keeps nanoGPT's random init
+        (a model without pretraining, for a control). dropout: None keeps the config's. Eval mode, on
+        the CPU. Raises ValueError for bad arguments or weights."""
         if num_labels < 2:
             raise ValueError(f"num_labels={num_labels}; a classifier needs at least 2 labels")
         if id2label is not None and len(id2label) != num_labels:
             raise ValueError(f"id2label has {len(id2label)} labels but num_labels={num_labels}")
         if dropout is not None and not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout}; expected a number in [0, 1)")
-        gpt_config, weights = read_checkpoint(path)
         if id2label is not None:
             id2label = {int(i): str(name) for i, name in id2label.items()}
             label2id = label2id or {name: i for i, name in id2label.items()}
+        gpt_fields = {f.name: getattr(gpt_config, f.name) for f in dataclasses.fields(GPTConfig)}
         config = NanoGPTConfig(
-            block_size=gpt_config.block_size, vocab_size=gpt_config.vocab_size, n_layer=gpt_config.n_layer,
-            n_head=gpt_config.n_head, n_embd=gpt_config.n_embd, bias=gpt_config.bias,
-            dropout=gpt_config.dropout if dropout is None else dropout,
+            **dict(gpt_fields, dropout=float(gpt_config.dropout if dropout is None else dropout)),
             num_labels=num_labels, id2label=id2label, label2id=label2id,
             problem_type="single_label_classification")
-        with torch.device("meta"):  # no random init of weights that are loaded right after
-            model = cls(config)
-        model.to_empty(device="cpu")
-        model.gpt.load_state_dict(weights)  # strict: read_checkpoint checked every name and shape
+        if weights is None:
+            model = cls(config)  # nanoGPT's init throughout (_init_weights)
+        else:
+            with torch.device("meta"):  # no random init of weights that are loaded right after
+                model = cls(config)
+            model.to_empty(device="cpu")
+            try:
+                model.gpt.load_state_dict(weights)  # strict: every name and shape
+            except RuntimeError as e:
+                raise ValueError(" ".join(str(e).split())[:300]) from None
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with torch.no_grad():
             model.score.weight.normal_(0.0, config.initializer_range, generator=generator)
@@ -154,11 +152,11 @@ class NanoGPTForSequenceClassification(PreTrainedModel):
         if kwargs:
             raise TypeError(f"{type(self).__name__}.forward() got unexpected arguments: {', '.join(sorted(kwargs))}")
         if input_ids.size(1) > self.config.block_size:
-            raise DataError(
+            raise ValueError(
                 f"input_ids has {input_ids.size(1)} tokens per row but the model's block_size is "
                 f"{self.config.block_size}; truncate inputs to max_length <= {self.config.block_size}")
-        # packed: the blocks skip the padding after each row's last real token (see GPT.pooled_hidden_states)
-        pooled = self.gpt.pooled_hidden_states(input_ids, last_token_index(input_ids, attention_mask), packed=True)
+        # the blocks skip the padding after each row's last real token (see GPT.pooled_hidden_states)
+        pooled = self.gpt.pooled_hidden_states(input_ids, last_token_index(input_ids, attention_mask))
         logits = self.score(pooled).float()  # float32: a stable loss under bf16 autocast, numpy-able metrics
         loss = None
         if labels is not None:

@@ -1,32 +1,28 @@
 """
 The nanoGPT GPT model, module for module and parameter for parameter as upstream nanoGPT's model.py,
-so that the researchers' `ckpt.pt` files load unchanged (see load_checkpoint at the bottom).
+so that the researchers' `ckpt.pt` files load unchanged (ipa_finetune/checkpoint.py reads them).
 
-    model = load_checkpoint("checkpoints/ipa/ckpt.pt")      # GPT, eval mode, on the CPU
-    h = model.hidden_states(idx)                            # (B, T, C) after ln_f
-    h = model.pooled_hidden_states(idx, pool_idx)           # (B, C), one position per row, cheaper
+    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32), lm_head=False)
+    h = model.hidden_states(idx)                       # (B, T, C) after ln_f
+    h = model.pooled_hidden_states(idx, pool_idx)      # (B, C): row b at position pool_idx[b], cheaper
 
-Additions to upstream: GPT(config, lm_head=False) for a classifier body, hidden_states /
-pooled_hidden_states, and read_checkpoint / load_checkpoint / save_checkpoint for train.py's format.
+Additions to upstream, for a classifier: GPT(config, lm_head=False) builds the body without the
+vocabulary projection, and pooled_hidden_states() runs the blocks on the real tokens only (Packing)
+with the last block on the pooled positions only. This file imports only torch and the standard
+library, so it can be copied out on its own, as nanoGPT's can.
 
 References:
 1) the official GPT-2 TensorFlow implementation released by OpenAI
 2) huggingface/transformers PyTorch implementation
 3) Karpathy's nanoGPT
 """
+import inspect
 import math
-import os
-import re
-import warnings
-import zipfile
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
-
-from ipa_finetune.errors import CheckpointError
 
 
 class LayerNorm(nn.Module):
@@ -74,30 +70,6 @@ class CausalSelfAttention(nn.Module):
         y = self.resid_dropout(self.c_proj(y))
         return y
 
-    def forward_pooled(self, x, pool_idx):
-        """Attention output at one query position per row: x (B, T, C), pool_idx (B,) -> (B, C).
-
-        Keys and values come from every position; the query of row b is position pool_idx[b] and attends
-        to keys 0..pool_idx[b], exactly as in forward(). Only the query projection and the output
-        projection shrink to one position per row, which is what makes a classifier's last block cheap.
-        """
-        B, T, C = x.size()
-        hs = C // self.n_head
-        w_q, w_kv = self.c_attn.weight.split([C, 2 * C], dim=0)  # (C, C), (2C, C): rows are q | k | v
-        b_q, b_kv = self.c_attn.bias.split([C, 2 * C]) if self.c_attn.bias is not None else (None, None)
-        k, v = F.linear(x, w_kv, b_kv).split(C, dim=2)
-        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        x_q = x[torch.arange(B, device=x.device), pool_idx]  # (B, C)
-        q = F.linear(x_q, w_q, b_q).view(B, self.n_head, 1, hs)  # (B, nh, 1, hs)
-        # causal mask of the pooled row: keys at positions <= pool_idx (True = attend)
-        mask = torch.arange(T, device=x.device) <= pool_idx[:, None]  # (B, T)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask[:, None, None, :], dropout_p=self.dropout if self.training else 0)
-        y = y.reshape(B, C)  # (B, nh, 1, hs) -> (B, C), heads side by side as in forward()
-        return self.resid_dropout(self.c_proj(y))
-
-
     def forward_packed(self, x, packing):
         """forward() on packed tokens x (N, C) laid out by `packing` (see Packing) -> (N, C). The
         projections run on the N real tokens; attention runs per group of rows, each padded with zeros
@@ -116,8 +88,9 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
     def forward_pooled_packed(self, x, packing):
-        """forward_pooled() on packed tokens x (N, C): the attention output at each row's last token,
-        (B, C), rows in packing order."""
+        """The attention output at each row's last token only, x (N, C) packed -> (B, C), rows in packing
+        order. Keys and values come from every token of the row; only the query and the output
+        projection shrink to one position per row, which is what makes a classifier's last block cheap."""
         N, C = x.size()
         hs = C // self.n_head
         w_q, w_kv = self.c_attn.weight.split([C, 2 * C], dim=0)  # (C, C), (2C, C): rows are q | k | v
@@ -171,13 +144,6 @@ class Block(nn.Module):
         x = x + self.mlp(self.ln_2(x))
         return x
 
-    def forward_pooled(self, x, pool_idx):
-        """The block's output at position pool_idx[b] of each row only: x (B, T, C) -> (B, C)."""
-        rows = torch.arange(x.size(0), device=x.device)
-        x = x[rows, pool_idx] + self.attn.forward_pooled(self.ln_1(x), pool_idx)  # (B, C)
-        x = x + self.mlp(self.ln_2(x))
-        return x
-
     def forward_packed(self, x, packing):
         """forward() on packed tokens x (N, C) (see Packing) -> (N, C)."""
         x = x + self.attn.forward_packed(self.ln_1(x), packing)
@@ -185,13 +151,14 @@ class Block(nn.Module):
         return x
 
     def forward_pooled_packed(self, x, packing):
-        """forward_pooled() on packed tokens x (N, C): the output at each row's last token, (B, C)."""
+        """The block's output at each row's last token only, x (N, C) packed -> (B, C)."""
         x = x[packing.last_rows] + self.attn.forward_pooled_packed(self.ln_1(x), packing)  # (B, C)
         x = x + self.mlp(self.ln_2(x))
         return x
 
 
-class Group(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class Group:
     """Consecutive (sorted) rows that attention pads together: packed tokens start:end, sorted rows
     row0:row0+rows, padded to `length`; index: where the tokens sit in the padded (rows * length), None
     when every row is `length` long (no padding)."""
@@ -204,7 +171,7 @@ class Group(NamedTuple):
 
 
 class Packing:
-    """The layout of GPT.pooled_hidden_states(packed=True) for a batch whose row b is read up to
+    """The layout of GPT.pooled_hidden_states() for a batch whose row b is read up to
     position pool_idx[b]: rows sorted longest first (`order`), their n_b = pool_idx[b] + 1 tokens packed
     one after another into N = sum(n_b) rows for the linear layers, and cut into groups of rows longer
     than half the group's longest, which attention pads to that longest row only (on a CPU; one group on
@@ -291,18 +258,6 @@ class GPT(nn.Module):
             if pn.endswith('c_proj.weight'):
                 torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
-    def get_num_params(self, non_embedding=True):
-        """
-        Return the number of parameters in the model.
-        For non-embedding count (default), the position embeddings get subtracted.
-        The token embeddings would too, except due to the parameter sharing these
-        params are actually used as weights in the final layer, so we include them.
-        """
-        n_params = sum(p.numel() for p in self.parameters())
-        if non_embedding:
-            n_params -= self.transformer.wpe.weight.numel()
-        return n_params
-
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -312,7 +267,7 @@ class GPT(nn.Module):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def _check_length(self, t):
-        if t > self.config.block_size:
+        if t > self.config.block_size:  # wpe has block_size rows
             raise ValueError(
                 f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}; "
                 "truncate inputs to block_size (max_length) first")
@@ -333,28 +288,15 @@ class GPT(nn.Module):
             x = block(x)
         return self.transformer.ln_f(x)  # (B, T, C)
 
-    def pooled_hidden_states(self, idx, pool_idx, packed=False):
+    def pooled_hidden_states(self, idx, pool_idx):
         """Final hidden state after ln_f at one position per row: idx (B, T), pool_idx (B,) -> (B, C).
 
-        Equals hidden_states(idx)[arange(B), pool_idx], but the last block computes its queries, MLP and
-        ln_f for the pooled positions only (keys and values still from all positions): a classifier's
-        last block then costs O(B) instead of O(B*T).
-
-        packed=True also drops the positions after each pool_idx[b] before the first block (causal
-        attention never carries them back: they are right padding as far as the result goes), so that
-        linear layers, MLPs and layer norms work on the sum(pool_idx + 1) real tokens only, and attention
-        on rows padded to a length near their own (see Packing). Same result up to float rounding, and
-        much less work on padded batches.
+        Equals hidden_states(idx)[arange(B), pool_idx] up to float rounding, with much less work: the
+        positions after each pool_idx[b] are dropped before the first block (causal attention never
+        carries them back), so linear layers, MLPs and layer norms run on the sum(pool_idx + 1) real
+        tokens only and attention on rows padded to a length near their own (see Packing); the last
+        block computes its queries, MLP and ln_f for the pooled positions only.
         """
-        if packed:
-            return self._packed_pooled_hidden_states(idx, pool_idx)
-        x = self.embed(idx)
-        *blocks, last = self.transformer.h
-        for block in blocks:
-            x = block(x)
-        return self.transformer.ln_f(last.forward_pooled(x, pool_idx))  # (B, C)
-
-    def _packed_pooled_hidden_states(self, idx, pool_idx):
         self._check_length(idx.size(1))
         packing = Packing(pool_idx, split_groups=idx.device.type == "cpu")
         tokens = idx[packing.rows, packing.positions]  # (N,) real tokens, longest row first
@@ -379,203 +321,15 @@ class GPT(nn.Module):
             loss = None
         return logits, loss
 
-    def crop_block_size(self, block_size):
-        # model surgery to decrease the block size if necessary
-        # e.g. we may load the GPT2 pretrained model checkpoint (block size 1024)
-        # but want to use a smaller block size for some smaller, simpler model
-        assert block_size <= self.config.block_size
-        self.config.block_size = block_size
-        self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
-
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        """Upstream's AdamW: 2-D weights (matmuls, embeddings) decay, biases and LayerNorms don't."""
+        """Upstream's AdamW: every 2-D parameter (matmul weights and embeddings) decays; biases and
+        LayerNorm weights (1-D) don't."""
         params = [p for p in self.parameters() if p.requires_grad]
         optim_groups = [
             {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
             {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
         ]
-        extra_args = dict(fused=True) if device_type == 'cuda' else dict()
+        # the fused kernel is faster on a GPU, when this torch has it
+        fused = 'fused' in inspect.signature(torch.optim.AdamW).parameters and device_type == 'cuda'
+        extra_args = dict(fused=True) if fused else dict()
         return torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, **extra_args)
-
-    @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
-        """Take a conditioning sequence of indices idx (LongTensor of shape (b,t)) and complete
-        the sequence max_new_tokens times, feeding the predictions back into the model each time."""
-        for _ in range(max_new_tokens):
-            # if the sequence context is growing too long we must crop it at block_size
-            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
-            logits, _ = self(idx_cond)
-            logits = logits[:, -1, :] / temperature
-            if top_k is not None:
-                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                logits[logits < v[:, [-1]]] = -float('Inf')
-            probs = F.softmax(logits, dim=-1)
-            idx_next = torch.multinomial(probs, num_samples=1)
-            idx = torch.cat((idx, idx_next), dim=1)
-        return idx
-
-
-# -----------------------------------------------------------------------------------------------------
-# Checkpoints: the ckpt.pt that upstream nanoGPT's train.py writes, i.e.
-#   {'model': state_dict, 'optimizer': AdamW state_dict, 'model_args': dict, 'iter_num': int,
-#    'best_val_loss': 0-dim tensor, 'config': dict of train.py's settings}
-
-MODEL_ARGS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size', 'dropout')  # train.py's
-REQUIRED_ARGS = ('n_layer', 'n_head', 'n_embd', 'block_size')  # the rest: read off the weights or default
-WRAPPER_PREFIXES = ('_orig_mod.', 'module.')  # torch.compile's and DDP's wrappers (compile is train.py's default)
-MASK_BUFFER = re.compile(r'^transformer\.h\.\d+\.attn\.bias$')  # causal mask of non-flash nanoGPT, not a weight
-
-
-def _one_line(text, limit=160):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _torch_load(path):
-    """torch.load that never runs code (weights_only) and puts every tensor on the CPU, whatever
-    device saved it; failures become one-line CheckpointErrors."""
-    expected = "expected a nanoGPT ckpt.pt as train.py writes it (checkpoint_prefix/model_prefix/ckpt.pt)"
-    if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint {path} not found; {expected}")
-    if os.path.isdir(path):
-        raise CheckpointError(f"checkpoint {path} is a directory; {expected}")
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f"checkpoint {path} is an empty file; {expected}")
-    try:
-        # mmap (zip format only, torch.save's default): only the pages of the model's weights get read,
-        # not the optimizer state that is twice their size
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except Exception as e:
-        msg = str(e)
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
-        if refused:
-            raise CheckpointError(
-                f"checkpoint {path} refers to the Python global {refused.group(1)}, which loading with "
-                f"weights_only=True refuses (a checkpoint may not run code); {expected}: tensors and plain "
-                "Python values only") from None
-        detail = msg.split("WeightsUnpickler error:")[-1] if "WeightsUnpickler error:" in msg else msg
-        detail = _one_line(detail.split("Check the documentation")[0]) or type(e).__name__
-        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch file ({detail}); {expected}") from None
-
-
-def _strip_wrapper_prefixes(key):
-    while key.startswith(WRAPPER_PREFIXES):
-        key = key.removeprefix('_orig_mod.').removeprefix('module.')
-    return key
-
-
-def _model_args_to_config(path, model_args, weights):
-    """GPTConfig from a checkpoint's model_args; unknown keys (from forks) are ignored with a warning."""
-    missing = [k for k in REQUIRED_ARGS if k not in model_args]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {path}: model_args lacks {', '.join(map(repr, missing))}; expected nanoGPT's "
-            f"model_args with keys {', '.join(MODEL_ARGS)} (found {sorted(model_args)})")
-    unknown = sorted(set(model_args) - set(MODEL_ARGS))
-    if unknown:
-        warnings.warn(f"checkpoint {path}: ignoring model_args keys that nanoGPT's GPT does not know: "
-                      f"{', '.join(unknown)}", stacklevel=3)
-    args = {k: model_args[k] for k in MODEL_ARGS if k in model_args}
-    wte = weights.get('transformer.wte.weight')
-    if args.get('vocab_size') is None and torch.is_tensor(wte):
-        args['vocab_size'] = wte.shape[0]  # nanoGPT before vocab_size was saved
-    if 'bias' not in args:
-        args['bias'] = 'transformer.ln_f.bias' in weights  # nanoGPT before the bias flag: biases everywhere
-    args.setdefault('dropout', 0.0)
-    for k in ('n_layer', 'n_head', 'n_embd', 'block_size', 'vocab_size'):
-        v = args.get(k)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise CheckpointError(f"checkpoint {path}: model_args {k}={v!r}; expected a positive integer")
-    if args['n_embd'] % args['n_head']:
-        raise CheckpointError(f"checkpoint {path}: model_args n_embd={args['n_embd']} is not divisible by "
-                              f"n_head={args['n_head']}; expected n_embd a multiple of n_head")
-    if not isinstance(args['bias'], bool):
-        raise CheckpointError(f"checkpoint {path}: model_args bias={args['bias']!r}; expected true or false")
-    if isinstance(args['dropout'], bool) or not isinstance(args['dropout'], (int, float)) \
-            or not 0 <= args['dropout'] < 1:
-        raise CheckpointError(f"checkpoint {path}: model_args dropout={args['dropout']!r}; expected a "
-                              "number in [0, 1)")
-    return GPTConfig(**args)
-
-
-def _check_weights(path, config, weights):
-    """Every weight of a GPT(config) present with its shape, nothing else; raises CheckpointError."""
-    with torch.device("meta"):  # shapes only: allocates nothing
-        expected = {k: tuple(v.shape) for k, v in GPT(config, lm_head=False).state_dict().items()}
-    described = (f"a GPT with n_layer={config.n_layer}, n_head={config.n_head}, n_embd={config.n_embd}, "
-                 f"block_size={config.block_size}, vocab_size={config.vocab_size}, bias={config.bias} "
-                 "(from model_args)")
-    missing = [k for k in expected if k not in weights]
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise CheckpointError(f"checkpoint {path}: weight {missing[0]}{more} missing; expected every weight "
-                              f"of {described}")
-    unexpected = [k for k in weights if k not in expected]
-    if unexpected:
-        more = f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
-        raise CheckpointError(f"checkpoint {path}: unexpected weight {unexpected[0]}{more}; expected only the "
-                              f"weights of {described}")
-    for key, shape in expected.items():
-        value = weights[key]
-        if not torch.is_tensor(value) or tuple(value.shape) != shape:
-            found = f"shape {tuple(value.shape)}" if torch.is_tensor(value) else f"a {type(value).__name__}"
-            raise CheckpointError(f"checkpoint {path}: weight {key} has {found}; expected shape {shape} for "
-                                  f"{described}")
-
-
-def read_checkpoint(path):
-    """(GPTConfig, weights) of a nanoGPT ckpt.pt, on the CPU and checked against the config.
-
-    weights: state-dict of GPT(config, lm_head=False), i.e. wrapper prefixes stripped and without the
-    `attn.bias` mask buffers and the tied lm_head.weight. Raises CheckpointError (one line)."""
-    path = os.fspath(path)
-    ckpt = _torch_load(path)
-    if not isinstance(ckpt, dict) or 'model' not in ckpt or 'model_args' not in ckpt:
-        if isinstance(ckpt, dict) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
-            found = f"a bare state_dict of {len(ckpt)} tensors such as {next(iter(ckpt))}"
-        else:
-            found = f"keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict) else f"a {type(ckpt).__name__}"
-        raise CheckpointError(f"checkpoint {path} is not a nanoGPT checkpoint (found {found}); expected a "
-                              "dict with 'model' and 'model_args' as nanoGPT's train.py writes")
-    if not isinstance(ckpt['model'], dict) or not isinstance(ckpt['model_args'], dict):
-        raise CheckpointError(f"checkpoint {path}: 'model' and 'model_args' must be dicts (found "
-                              f"{type(ckpt['model']).__name__}, {type(ckpt['model_args']).__name__}); "
-                              "expected nanoGPT's state_dict and model_args")
-    weights = {_strip_wrapper_prefixes(str(k)): v for k, v in ckpt['model'].items()}
-    weights = {k: v for k, v in weights.items() if not MASK_BUFFER.match(k) and k != 'lm_head.weight'}
-    config = _model_args_to_config(path, ckpt['model_args'], weights)
-    _check_weights(path, config, weights)
-    return config, weights
-
-
-def load_checkpoint(path, map_location="cpu"):
-    """The GPT (with its tied lm_head, in eval mode) of a nanoGPT ckpt.pt on map_location ("cpu",
-    "cuda", a torch.device). Raises CheckpointError with one line naming the path and the problem."""
-    config, weights = read_checkpoint(path)
-    model = GPT(config)
-    model.load_state_dict(weights, strict=False)  # only lm_head.weight is absent: it is wte's tensor
-    return model.to(map_location).eval()
-
-
-def save_checkpoint(model, path, *, optimizer=None, iter_num=0, best_val_loss=None, config=None,
-                    compiled=False):
-    """Write a GPT as upstream nanoGPT's train.py does (see the format above). compiled=True prefixes
-    every weight with `_orig_mod.`, as a model trained with torch.compile (train.py's default) has it.
-    Without an optimizer, a fresh one of train.py's kind is stored (weight decay 0.1, lr 6e-4)."""
-    if optimizer is None:
-        optimizer = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), 'cpu')
-    state = model.state_dict()
-    if compiled:
-        state = {'_orig_mod.' + k: v for k, v in state.items()}
-    checkpoint = {
-        'model': state,
-        'optimizer': optimizer.state_dict(),
-        'model_args': {k: getattr(model.config, k) for k in MODEL_ARGS},
-        'iter_num': iter_num,
-        'best_val_loss': torch.tensor(1e9 if best_val_loss is None else float(best_val_loss)),
-        'config': dict(config or {}),
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written ckpt.pt

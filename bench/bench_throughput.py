@@ -6,43 +6,35 @@
 
 Fine-tunes the same synthetic variable-length classification data (token lengths lognormal: most
 short, a long tail cut at the block size) for the same number of optimizer steps (one epoch) three ways:
-  (a) NanoGPTForSequenceClassification fed by this project's pipeline (ipa_finetune.data: tokenize +
+  (a) NanoGPTForSequenceClassification fed by this project's pipeline (ipa_finetune.train.data: tokenize +
       cache map, length-grouped batches, dynamic-padding collator);
   (b) transformers' GPT2ForSequenceClassification of identical size (exact gelu, sdpa), same pipeline;
   (c) (b) fed as transformers' text-classification example (run_glue.py) does by default: every example
       padded to max_length when tokenized, random batches, default_data_collator.
-All three run through the Trainer arguments finetune-exp.py uses (ipa_finetune.hf_trainer), with
+All three run through the Trainer arguments finetune-exp.py uses (ipa_finetune.train.trainer), with
 evaluation and checkpoint saving off. Also prints the measured matmul peak, the share of it each
 pipeline reaches on real tokens, and the time to preprocess (load + tokenize + cache) many examples,
 cold and warm. See bench/README.md for the figures and how they are measured.
 """
 import argparse
 import contextlib
-import ctypes
 import dataclasses
-import functools
 import gc
-import json
-import math
 import os
-import random
-import resource
 import sys
 import tempfile
-import time
-import types
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py; the throughput_* parts
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
-
-CLASSES = ["negative", "neutral", "positive"]
-EOS = "<|endoftext|>"
-SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "pe", "da", "go", "zu", "fi", "be", "ho",
-             "sto", "pra", "vel", "nik", "szy", "dro", "zha", "ost", "wie", "kra")
+from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
+                             project_model, synthetic_rows, time_preprocessing, write_jsonl)
+from throughput_timing import (matmul_peak, measure, non_embedding_params, summarize,  # noqa: E402
+                               train_flops, train_once)
 
 
 @dataclasses.dataclass
@@ -66,348 +58,6 @@ class Size:
 
 TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=64, vocab_size=512, batch_size=4, steps=3,
             warmup_steps=1, median_words=8.0, preprocess_examples=1000, matmul_n=256)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Synthetic data
-
-
-@functools.lru_cache(maxsize=None)
-def word_list(seed, n):
-    """n distinct pseudo-words of 1-4 syllables."""
-    rng = random.Random(seed)
-    words = set()
-    while len(words) < n:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4))))
-    return sorted(words)
-
-
-def synthetic_rows(n, seed, size, max_words):
-    """n rows {"text", "label"}: Zipf-distributed words, lognormal word counts (most sentences short,
-    a long tail), labels from the first word so that the task is learnable."""
-    rng = random.Random(seed)
-    words = word_list(0, 3000)
-    weights = [1.0 / (r + 1) for r in range(len(words))]
-    rows = []
-    for _ in range(n):
-        k = min(max_words, max(1, round(rng.lognormvariate(math.log(size.median_words), size.sigma))))
-        chosen = rng.choices(words, weights, k=k)
-        rows.append({"text": " ".join(chosen), "label": CLASSES[len(chosen[0]) % len(CLASSES)]})
-    return rows
-
-
-def write_jsonl(folder, split, rows):
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f"{split}.jsonl"), "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    return folder
-
-
-def build_tokenizer(root, size):
-    """A byte-level BPE (what nanoGPT users train) on the synthetic text, loaded by the project's
-    ipa_finetune.tokenization.load_tokenizer (a fresh instance per call: a tokenizer called with
-    padding="max_length" keeps that setting, which changes its cache fingerprint). Its ids stay below
-    the model's vocab_size."""
-    from tokenizers import ByteLevelBPETokenizer
-
-    from ipa_finetune.tokenization import load_tokenizer
-
-    prefix = os.path.join(root, "tokenizers")
-    if not os.path.exists(os.path.join(prefix, "bench-vocab.json")):
-        os.makedirs(prefix, exist_ok=True)
-        corpus = [r["text"] for r in synthetic_rows(3000, 99, size, 64)]
-        bpe = ByteLevelBPETokenizer()
-        bpe.train_from_iterator(corpus, vocab_size=min(4096, size.vocab_size), min_frequency=2,
-                                special_tokens=[EOS], show_progress=False)
-        bpe.save_model(prefix, "bench")
-    cfg = {"paths": {"tokenizer_prefix": prefix}, "tokenizer": {"eos_token": EOS},
-           "model_types": {"normal": {"model_prefix": "normal", "tokenizer": "bench"}}}
-    return load_tokenizer(cfg, "normal")
-
-
-def dataset_spec(folder):
-    from ipa_finetune.config_loader import DatasetSpec
-
-    return DatasetSpec(language="synthetic", task="sentiment", name="bench", dataset=folder, subset=None,
-                       train_features=["text"], eval_feature="label", train_split="train",
-                       eval_split="train", test_split=None, task_type="classification", classes=3,
-                       label_names=list(CLASSES), data_format=None, database="bench")
-
-
-def project_dataset(folder, tokenizer, max_length, cache_dir):
-    """The train split through the project's pipeline: load_language + encode (cached map)."""
-    from ipa_finetune import data
-    from ipa_finetune.tokenization import tokenizer_fingerprint
-
-    spec = dataset_spec(folder)
-    split, raw = data.load_language(spec, "normal", ["train"], cache_dir)["train"]
-    encoded = data.encode(raw, spec, split, "normal", tokenizer, tokenizer_fingerprint(tokenizer),
-                          max_length, cache_dir)
-    return raw, encoded
-
-
-def padded_dataset(raw, tokenizer, max_length):
-    """run_glue.py's default preprocessing: padding="max_length", truncation, labels as ids."""
-    ids = {name: i for i, name in enumerate(CLASSES)}
-
-    def preprocess(batch):
-        out = tokenizer(batch["text"], padding="max_length", max_length=max_length, truncation=True)
-        out["labels"] = [ids[v] for v in batch["label"]]
-        return out
-
-    return raw.map(preprocess, batched=True, remove_columns=raw.column_names, keep_in_memory=True)
-
-
-def time_preprocessing(root, size):
-    """Seconds to load (json -> arrow) and tokenize + cache `preprocess_examples` rows through the
-    project's pipeline, with an empty HF cache (cold) and again with the cache the first pass wrote
-    (warm: what the jobs of a grid and a resumed job see)."""
-    from ipa_finetune import data
-    from ipa_finetune.tokenization import tokenizer_fingerprint
-
-    folder = write_jsonl(os.path.join(root, "preprocess"), "train",
-                         synthetic_rows(size.preprocess_examples, 7, size, 4 * size.block_size))
-    cache_dir = os.path.join(root, "preprocess-cache")
-    tokenizer = build_tokenizer(root, size)
-    spec = dataset_spec(folder)
-    out = {"examples": size.preprocess_examples}
-    for kind in ("cold", "warm"):
-        start = time.perf_counter()
-        split, raw = data.load_language(spec, "normal", ["train"], cache_dir)["train"]
-        loaded = time.perf_counter()
-        data.encode(raw, spec, split, "normal", tokenizer, tokenizer_fingerprint(tokenizer), size.block_size,
-                    cache_dir)
-        out[f"{kind}_load_s"], out[f"{kind}_tokenize_s"] = loaded - start, time.perf_counter() - loaded
-        out[f"{kind}_s"] = time.perf_counter() - start
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------
-# Models
-
-
-def project_model(root, size):
-    """(a): a random nanoGPT written as train.py writes ckpt.pt, loaded the project's way."""
-    import torch
-
-    from hf_wrapper import NanoGPTForSequenceClassification
-    from model import GPT, GPTConfig, save_checkpoint
-
-    path = os.path.join(root, "checkpoint", "ckpt.pt")
-    if not os.path.exists(path):
-        torch.manual_seed(0)
-        save_checkpoint(GPT(GPTConfig(n_layer=size.n_layer, n_head=size.n_head, n_embd=size.n_embd,
-                                      block_size=size.block_size, vocab_size=size.vocab_size,
-                                      dropout=0.0, bias=True)), path)
-    model = NanoGPTForSequenceClassification.from_nanogpt_checkpoint(path, len(CLASSES), seed=0, dropout=0.0)
-    model.config.pad_token_id = model.config.eos_token_id = 0
-    return model
-
-
-def gpt2_model(size, pad_token_id):
-    """(b), (c): transformers' GPT-2 classifier of the same size, exact gelu as nanoGPT, no dropout."""
-    import torch
-    from transformers import GPT2Config, GPT2ForSequenceClassification
-
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=size.n_layer, n_head=size.n_head, n_embd=size.n_embd,
-                        n_positions=size.block_size, vocab_size=size.vocab_size,
-                        activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        num_labels=len(CLASSES), pad_token_id=pad_token_id, bos_token_id=pad_token_id,
-                        eos_token_id=pad_token_id, attn_implementation="sdpa")
-    return GPT2ForSequenceClassification(config)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Measuring
-
-
-def matmul_peak(n, device):
-    """Best FLOP/s of an n x n @ n x n matmul: float32 on the CPU, bfloat16 on a GPU."""
-    import torch
-
-    n = n or (8192 if device == "cuda" else 2048)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    reps = 20 if device == "cuda" else 1
-    best = math.inf
-    for _ in range(8):
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        sync(device)
-        best = min(best, (time.perf_counter() - start) / reps)
-    return {"flops": 2 * n ** 3 / best, "n": n, "dtype": str(dtype).replace("torch.", "")}
-
-
-def sync(device):
-    if device == "cuda":
-        import torch
-        torch.cuda.synchronize()
-
-
-class PeakMemory:
-    """Peak memory of what runs inside the `with`. GPU: torch.cuda.max_memory_allocated. CPU: the
-    process's peak resident set (VmHWM) minus its resident set at the start, after giving free heap
-    back to the OS (malloc_trim) and resetting the kernel's peak counter (/proc/self/clear_refs 5):
-    weights, gradients, optimizer state, activations and allocator slack, as the OS sees them."""
-
-    def __init__(self, device):
-        self.device = device
-        self.bytes = None
-        self.method = None
-
-    def __enter__(self):
-        gc.collect()
-        if self.device == "cuda":
-            import torch
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-            self.method = "torch.cuda.max_memory_allocated"
-            return self
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self.method = "peak RSS delta (VmHWM reset via /proc/self/clear_refs)"
-        except OSError:
-            self.method = "process peak RSS (ru_maxrss; includes earlier runs)"
-        self.base = _status_kib("VmRSS") * 1024
-        return self
-
-    def __exit__(self, *exc):
-        if self.device == "cuda":
-            import torch
-            self.bytes = torch.cuda.max_memory_allocated() - self.base
-        elif self.method.startswith("peak RSS delta"):
-            self.bytes = _status_kib("VmHWM") * 1024 - self.base
-        else:
-            self.bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return False
-
-
-def _status_kib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def step_timer(device, total_steps):
-    """A TrainerCallback timing the start of the first optimizer step -> the end of the last. The first
-    batch is fetched before the first step starts, so that starting data loader workers (on a GPU)
-    is not counted: a real run starts them once for thousands of steps."""
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        start = end = None
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            if self.start is None:
-                sync(device)
-                self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == total_steps:
-                sync(device)
-                self.end = time.perf_counter()
-
-    return StepTimer()
-
-
-def trainer_arguments(size, device, threads, out_dir, steps, grouped):
-    """The Trainer arguments of finetune-exp.py (ipa_finetune.hf_trainer.training_arguments on the
-    project's default hyperparameters), minus evaluation, saving and logging, for `steps` steps."""
-    import torch
-
-    from ipa_finetune.config_loader import read_json5, resolve_path
-    from ipa_finetune.hf_trainer import training_arguments
-
-    hp = dict(read_json5(resolve_path("config/default.json"))["hyperparameters"],
-              batch_size=size.batch_size, max_length=size.block_size, epochs=1)
-    plan = types.SimpleNamespace(cfg={"hyperparameters": hp, "wandb": {"enabled": False}},
-                                 checkpoints_dir=out_dir, run_id="bench")
-    prep = types.SimpleNamespace(train=range(steps * size.batch_size))
-    cuda = device == "cuda"
-    args = training_arguments(plan, prep, threads)
-    changes = dict(max_steps=steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-                   logging_strategy="no", disable_tqdm=True, use_cpu=not cuda,
-                   bf16=cuda and torch.cuda.is_bf16_supported(), dataloader_pin_memory=cuda,
-                   dataloader_num_workers=args.dataloader_num_workers if cuda else 0)
-    if not grouped:  # run_glue.py: random batches
-        changes.update(train_sampling_strategy="random", length_column_name="length")
-    return dataclasses.replace(args, **changes)
-
-
-def quiet(trainer):
-    """No metrics printout at the end of training (disable_tqdm makes the Trainer print them)."""
-    from transformers import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)
-    return trainer
-
-
-def train_once(model, dataset, collator, size, device, threads, root, grouped):
-    """Warm up for size.warmup_steps, then train one timed epoch of size.steps steps. Returns seconds
-    and the tokens fed to the model (padding included)."""
-    from transformers import Trainer
-
-    computed = [0]
-    hook = model.register_forward_pre_hook(
-        lambda m, args, kwargs: computed.__setitem__(0, computed[0] + kwargs["input_ids"].numel()),
-        with_kwargs=True)
-    try:
-        if size.warmup_steps:
-            args = trainer_arguments(size, device, threads, os.path.join(root, "out"), size.warmup_steps, grouped)
-            quiet(Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)).train()
-        computed[0] = 0
-        timer = step_timer(device, size.steps)
-        args = trainer_arguments(size, device, threads, os.path.join(root, "out"), size.steps, grouped)
-        quiet(Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                      callbacks=[timer])).train()
-    finally:
-        hook.remove()
-    return timer.end - timer.start, computed[0]
-
-
-def measure(make_model, dataset, collator, size, device, threads, root, grouped):
-    """One timed run of a pipeline on a fresh model -> (seconds, tokens computed, peak memory)."""
-    with PeakMemory(device) as mem:
-        model = make_model()
-        seconds, computed = train_once(model, dataset, collator, size, device, threads, root, grouped)
-        del model
-    return seconds, computed, mem
-
-
-def summarize(name, runs, real, flops, peak_flops):
-    """Figures of one pipeline from its runs: the fastest run counts (noise only ever slows a run)."""
-    seconds = min(r[0] for r in runs)
-    computed = runs[0][1]
-    return {"name": name, "seconds": seconds, "runs_seconds": [r[0] for r in runs],
-            "examples_per_s": real["examples"] / seconds, "real_tokens_per_s": real["tokens"] / seconds,
-            "fed_tokens": computed, "padding_share": 1 - real["tokens"] / computed,
-            "peak_memory_bytes": max(r[2].bytes for r in runs), "memory_method": runs[0][2].method,
-            "flops_per_s": flops / seconds, "matmul_peak_share": flops / seconds / peak_flops}
-
-
-def train_flops(size, n_params, lengths):
-    """Training FLOPs on real tokens: 6 * non-embedding params * tokens (forward 2, backward 4) plus
-    attention 12 * n_layer * n_embd * n^2 per example of n real tokens (QK^T and AV, forward and
-    backward, the full n x n square as nanoGPT's estimate_mfu counts it)."""
-    tokens = sum(lengths)
-    return 6 * n_params * tokens + 12 * size.n_layer * size.n_embd * sum(n * n for n in lengths)
-
-
-def non_embedding_params(model):
-    """Parameters minus the token and position embeddings (lookups, no matmul)."""
-    emb = model.gpt.transformer.wte.weight.numel() + model.gpt.transformer.wpe.weight.numel()
-    return sum(p.numel() for p in model.parameters()) - emb
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -485,8 +135,8 @@ def run(size, device, threads, root, preprocess=True, which="abc"):
     """The whole benchmark; returns the result dict."""
     import datasets
 
-    from ipa_finetune.hf_trainer import LengthDroppingCollator
-    from ipa_finetune.training import set_threads
+    from ipa_finetune.train.trainer import LengthDroppingCollator
+    from ipa_finetune.train.pipeline import set_threads
     from transformers import default_data_collator
 
     set_threads(threads)
@@ -620,7 +270,7 @@ def main(argv=None):
         res = run(size, device, threads, root, preprocess=not args.no_preprocess, which=args.pipelines)
     print(format_report(res))
     if args.json:
-        from ipa_finetune.runs import write_json_atomic
+        from ipa_finetune.files import write_json_atomic
         write_json_atomic(args.json, res)
     return res
 

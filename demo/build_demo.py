@@ -149,7 +149,7 @@ def token_stream(docs, out_dir, name):
 
 def build_checkpoint(docs, out_dir, name, args):
     """Pretrain one model type on its documents (90% train / 10% val) and save it as ckpt.pt."""
-    from model import save_checkpoint  # noqa: E402 (imported late: only this part needs it)
+    from ipa_finetune.checkpoint import save_checkpoint  # noqa: E402 (imported late: only this part needs it)
 
     cut = int(0.9 * len(docs))
     train, val = token_stream(docs[:cut], out_dir, name), token_stream(docs[cut:], out_dir, name)

@@ -68,7 +68,7 @@ def main(argv=None):
     if rc != 0:
         sys.exit(rc)
     sys.path.insert(0, ROOT)
-    from ipa_finetune.config_loader import load_config
+    from ipa_finetune.config.loader import load_config
     cfg = load_config([os.path.join(ROOT, args.config)])
     baseline_check(os.path.join(cfg["paths"]["results_dir"], cfg["study"]))
 

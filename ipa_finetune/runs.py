@@ -1,4 +1,5 @@
-"""Run identity and results files.
+"""Run identity and results files: the contract between the three pipelines (train writes a run's
+results.json, launch plans and skips runs by id, report reads them back).
 
 A run is one fine-tune: (study, model type, train languages, eval languages, hyperparameters). Its id is
 deterministic, so a generator knows, before submitting, where a job's results will land and whether
@@ -7,7 +8,6 @@ they already exist; and a re-run of the same job finds its own checkpoints to re
 import hashlib
 import json
 import os
-import tempfile
 
 RESULTS_FILE = "results.json"
 SCHEMA_VERSION = 1
@@ -54,32 +54,6 @@ def results_path(rdir):
 def is_finished(rdir):
     """A run is finished when its results.json exists (it is written atomically, last)."""
     return os.path.isfile(results_path(rdir))
-
-
-def write_text_atomic(path, text):
-    """Write text to a temp file in the same folder, fsync, then rename over `path`: readers see the
-    old file or the new one, never half of one (a Slurm timeout can kill us at any instruction)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path, obj):
-    """JSON (indented, UTF-8) through write_text_atomic."""
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_results(rdir):

@@ -9,7 +9,7 @@ What a study holds (the session-wide parts are built once, in `tiny_assets`):
 - tokenizers `normal` and `ipa`: byte-level BPEs trained on the fly on the fake languages' text / IPA
   columns, saved as `<name>-vocab.json` + `<name>-merges.txt`, end-of-document token `<|endoftext|>`;
 - checkpoints `normal/ckpt.pt` and `ipa/ckpt.pt`: random tiny GPTs (n_layer=2, n_head=2, n_embd=32,
-  block_size=64, vocab_size=320) in nanoGPT's format (model.save_checkpoint);
+  block_size=64, vocab_size=320) in nanoGPT's format (ipa_finetune.checkpoint.save_checkpoint);
 - per language, `<data>/<language>/{train,validation,test}.jsonl` with `text`, `ipa` and `label`
   ("negative" | "neutral" | "positive"); the label is given away by the sentence's last word, so even
   a tiny model can learn it, except for 15% of rows whose label is random (scores stay below 1.0).
@@ -23,13 +23,22 @@ import dataclasses
 import json
 import os
 import random
+import shutil
+import subprocess
+import sys
 
 import pytest
+
+from ipa_finetune.cli import PROJECT_ROOT
 
 # Tests never reach a hub: set before any test imports datasets or transformers (subprocesses inherit it).
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[_var] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# The top-level scripts, as a user runs them.
+SCRIPTS = {name: os.path.join(PROJECT_ROOT, name) for name in (
+    "finetune-exp.py", "grid-search.py", "finetuning-generator.py", "collect-results.py")}
 
 LANGUAGE_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
 CLASSES = ("negative", "neutral", "positive")
@@ -92,7 +101,8 @@ def build_tiny_assets(root):
     import torch
     from tokenizers import ByteLevelBPETokenizer
 
-    from model import GPT, GPTConfig, save_checkpoint
+    from ipa_finetune.checkpoint import save_checkpoint
+    from model import GPT, GPTConfig
 
     assets = TinyAssets(root=root, tokenizer_prefix=os.path.join(root, "tokenizers"),
                         checkpoint_prefix=os.path.join(root, "checkpoints"),
@@ -186,3 +196,55 @@ def tiny_study(tmp_path, tiny_assets):
         folder = os.path.join(str(tmp_path), subfolder) if subfolder else str(tmp_path)
         return write_tiny_study(folder, tiny_assets, **kwargs)
     return make
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models in this process: extra threads only cost (on 2 busy cores, 20x slower than one)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_script(script, *args, env=None, cwd=None, timeout=600):
+    """A top-level script (a path, or a name in SCRIPTS) run as a user runs it; never a traceback."""
+    path = SCRIPTS.get(script, script)
+    proc = subprocess.run([sys.executable, path, *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd or PROJECT_ROOT, timeout=timeout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def one_line_error(proc):
+    """The single `<script>: error: ...` line of a run that failed with exit 2."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def write_overlay(folder, name="overlay.json", **extra):
+    """A config file putting results, jobs and temp configs (a folder name with a space: paths must
+    survive quoting) under `folder` (a pathlib.Path), plus `extra` top-level keys."""
+    data = {"paths": {"results_dir": str(folder / "results"), "jobs_dir": str(folder / "jobs"),
+                      "temp_config_dir": str(folder / "temp configs")}}
+    data.update(extra)
+    path = folder / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def require_slurm():
+    """Skip when Slurm is not installed; fail when it is installed but not answering (CI starts a
+    local one with scripts/local-slurm.sh, so a dead cluster there is a real failure)."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("no Slurm here (sinfo not on PATH); `scripts/local-slurm.sh start` installs and "
+                    "starts a single-node Slurm (CI does this in .ci/run)")
+    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0 and proc.stdout.strip(), (
+        f"Slurm is installed but not answering ({proc.stderr.strip()}); run scripts/local-slurm.sh start")

@@ -63,38 +63,3 @@ def test_cuda_on_a_machine_without_one_is_a_user_error():
     with pytest.raises(UserError, match="--device cuda: torch sees no CUDA GPU"):
         bench.pick_device("cuda")
     assert bench.pick_device("auto") == "cpu"
-
-
-# --- the speed path of pipeline (a): model.GPT.pooled_hidden_states(..., packed=True) -------------------
-
-
-@pytest.mark.parametrize("pool", [
-    [31, 0, 7, 16, 30],  # groups of one row, and rows 32 and 31 long padded together
-    [5, 20, 5, 20, 5],   # two groups without padding (equal lengths)
-    [31, 31, 31, 31, 31],  # no padding at all
-])
-def test_packed_pooled_hidden_states_equal_the_padded_computation(pool):
-    import torch
-
-    from model import GPT, GPTConfig
-
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(n_layer=3, n_head=4, n_embd=32, block_size=32, vocab_size=64, dropout=0.0),
-                lm_head=False)
-    x = torch.randint(0, 64, (5, 32), generator=torch.Generator().manual_seed(1))
-    pool = torch.tensor(pool)
-    shapes = []
-    for block in model.transformer.h[:-1]:
-        block.mlp.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape)))
-
-    padded = model.pooled_hidden_states(x, pool)
-    shapes.clear()
-    packed = model.pooled_hidden_states(x, pool, packed=True)
-    assert shapes == [(int((pool + 1).sum()), 32)] * 2  # the blocks saw real tokens only
-    assert torch.allclose(packed, padded, atol=1e-5, rtol=0)
-
-    weights = torch.randn(5, 32, generator=torch.Generator().manual_seed(3))
-    grads_padded = torch.autograd.grad((padded * weights).sum(), list(model.parameters()))
-    grads_packed = torch.autograd.grad((packed * weights).sum(), list(model.parameters()))
-    for a, b in zip(grads_padded, grads_packed):
-        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

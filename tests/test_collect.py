@@ -3,12 +3,13 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from ipa_finetune import collect
-from ipa_finetune.markdown import render_report
+from conftest import require_slurm, run_script
+from ipa_finetune.launch import slurm
+from ipa_finetune.report import build, collect, status, tables
+from ipa_finetune.report.markdown import render_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "collect-results.py")
@@ -68,7 +69,7 @@ def study(tmp_path):
 def test_transfer_table_numbers(study):
     runs, bad = collect.load_results([study])
     assert len(runs) == 12 and bad == []
-    (t,) = collect.transfer_tables(runs, "f1", "eval")
+    (t,) = tables.transfer_tables(runs, "f1", "eval")
     assert t.model_types == ["normal", "ipa"]
     assert t.train_sets == [("polish", "russian"), ("polish",), ("russian",)]
     assert t.eval_langs == ["polish", "russian"]
@@ -89,7 +90,7 @@ def test_transfer_table_numbers(study):
 
 def test_test_split_uses_setting_chosen_on_eval(study):
     runs, _ = collect.load_results([study])
-    (t,) = collect.transfer_tables(runs, "f1", "test")
+    (t,) = tables.transfer_tables(runs, "f1", "test")
     assert t.cells[("ipa", ("russian",), "russian")].stat.mean == pytest.approx(0.55)  # not 0.58
     assert t.cells[("normal", ("polish",), "polish")].stat is None  # no test split there
     assert t.differences()["ipa"][2] == [None, pytest.approx(0.55 - 0.61)]
@@ -97,7 +98,7 @@ def test_test_split_uses_setting_chosen_on_eval(study):
 
 def test_grid_summary(study):
     runs, _ = collect.load_results([study])
-    rows = {(g.model_type, g.train_langs, g.eval_langs): g for g in collect.grid_summary(runs, "f1")}
+    rows = {(g.model_type, g.train_langs, g.eval_langs): g for g in tables.grid_summary(runs, "f1")}
     g = rows[("ipa", ("russian",), ("russian",))]
     assert (g.n_settings, g.n_runs) == (2, 2)
     assert g.varying == {"learning_rate": 5e-4}
@@ -112,7 +113,7 @@ def test_grid_summary(study):
 
 
 def test_markdown_text(study):
-    report = collect.build_report([study], "f1", "eval")
+    report = build.build_report([study], "f1", "eval")
     md = render_report(report)
     assert "## s · sentiment: f1 on the eval split" in md
     assert "| train \\ eval | polish | russian |" in md
@@ -131,7 +132,7 @@ def test_markdown_text(study):
 def test_markdown_without_a_grid(tmp_path):
     res = str(tmp_path / "results")
     write_run(res, "normal", ["polish"], ["polish"], {"polish": 0.7})
-    md = render_report(collect.build_report([res], "f1", "eval"))
+    md = render_report(build.build_report([res], "f1", "eval"))
     assert "No grid in these results" in md and "| best setting |" not in md
 
 
@@ -150,7 +151,7 @@ def test_bad_files_reported_and_skipped(study):
     del data["metrics"]["polish"]["eval"]
     with open(os.path.join(noeval, "results.json"), "w") as f:
         json.dump(data, f)
-    report = collect.build_report([study], "f1", "eval")
+    report = build.build_report([study], "f1", "eval")
     reasons = {os.path.basename(os.path.dirname(b.path)): b.reason for b in report.bad}
     assert len(report.runs) == 12 and len(reasons) == 3
     assert reasons["broken"].startswith("not valid JSON")
@@ -165,7 +166,7 @@ def test_bad_files_reported_and_skipped(study):
 def test_unknown_metric_is_a_user_error(study):
     from ipa_finetune.errors import UserError
     with pytest.raises(UserError, match="--metric 'f2' is in no results.json.*available: accuracy"):
-        collect.build_report([study], "f2", "eval")
+        build.build_report([study], "f2", "eval")
 
 
 def test_status_states_and_log_tail(tmp_path, study):
@@ -184,20 +185,19 @@ def test_status_states_and_log_tail(tmp_path, study):
          "log": str(tmp_path / "nope.out")},
     ]
     states = {"12": "TIMEOUT", "13": "PENDING", "14": "RUNNING"}
-    jobs = {j.job_name: j for j in collect.job_statuses(entries, states.get, log_lines=2)}
+    jobs = {j.job_name: j for j in status.job_statuses(entries, states.get, log_lines=2)}
     assert jobs["done"].state == "finished"
     assert (jobs["crash"].state, jobs["crash"].detail) == ("failed", "Slurm TIMEOUT")
     assert jobs["crash"].log_tail == ("Traceback (most recent call last):", "ValueError: boom")
     assert jobs["queued"].state == "pending" and jobs["busy"].state == "running"
     assert jobs["loc"].state == "unknown" and "log not found" in jobs["loc"].detail
-    assert collect.classify_slurm(None) == ("unknown", "no results (state unknown)")
-    assert collect.log_tail(str(log), 3)[0] == " step 3"   # \r updates collapsed as a terminal
-    assert collect.classify_slurm("COMPLETED")[0] == "failed"
+    assert status.classify_slurm(None) == ("unknown", "no results (state unknown)")
+    assert status.log_tail(str(log), 3)[0] == " step 3"   # \r updates collapsed as a terminal
+    assert status.classify_slurm("COMPLETED")[0] == "failed"
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=120)
+    return run_script("collect-results.py", *args, env=env, timeout=120)
 
 
 def test_cli_end_to_end(tmp_path, study):
@@ -260,11 +260,11 @@ def test_cli_errors_are_one_line(tmp_path, study):
 
 def test_default_out_dir(study, tmp_path):
     runs, _ = collect.load_results([study])
-    assert collect.default_out_dir([study], runs) == os.path.join(study, "s", "report")
+    assert build.default_out_dir([study], runs) == os.path.join(study, "s", "report")
     sdir = os.path.join(study, "s")
-    assert collect.default_out_dir([sdir], runs) == os.path.join(sdir, "report")
-    assert collect.default_out_dir([study], runs, "/r") == "/r/s/report"
-    assert collect.default_out_dir([study, sdir], runs) == "report"
+    assert build.default_out_dir([sdir], runs) == os.path.join(sdir, "report")
+    assert build.default_out_dir([study], runs, "/r") == "/r/s/report"
+    assert build.default_out_dir([study, sdir], runs) == "report"
 
 
 def test_cli_with_config(tmp_path, study):
@@ -307,40 +307,32 @@ def test_duplicate_run_id_keeps_the_later(study, tmp_path):
     assert str(copy) in {os.path.dirname(r.path) for r in runs2}
 
 
-def _slurm_up():
-    import shutil
-    if not (shutil.which("sbatch") and shutil.which("scontrol") and shutil.which("sinfo")):
-        return False
-    p = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
-    return p.returncode == 0 and bool(p.stdout.strip())
-
-
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm cluster reachable (CI starts scripts/local-slurm.sh)")
 def test_status_of_a_real_failed_slurm_job(tmp_path):
     import time
+    require_slurm()
     p = subprocess.run(["sbatch", "--parsable", "--output", str(tmp_path / "crash-%j.out"), "--wrap",
                         "echo starting; echo 'ValueError: boom' >&2; exit 3"],
                        capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     job_id = p.stdout.strip().split(";")[0]
     deadline = time.time() + 30
-    while collect.slurm_state(job_id) in collect.SLURM_PENDING | collect.SLURM_RUNNING:
+    while slurm.job_state(job_id) in slurm.PENDING_STATES | slurm.RUNNING_STATES:
         assert time.time() < deadline, "the Slurm job did not finish in 30 s"
         time.sleep(0.3)
     entry = {"job_id": job_id, "job_name": "crash", "run_id": "r", "run_dir": str(tmp_path / "r"),
              "log": str(tmp_path / "crash-%j.out")}
-    (job,) = collect.job_statuses([entry])
+    (job,) = status.job_statuses([entry])
     assert (job.state, job.detail) == ("failed", "Slurm FAILED")
     assert job.log_tail == ("starting", "ValueError: boom")
-    assert collect.slurm_state("99999999") == "UNKNOWN"
+    assert slurm.job_state("99999999") == "UNKNOWN"
 
 
 def test_loss_is_minimised(study):
     runs, _ = collect.load_results([study])
-    rows = {(g.model_type, g.train_langs): g for g in collect.grid_summary(runs, "loss")}
+    rows = {(g.model_type, g.train_langs): g for g in tables.grid_summary(runs, "loss")}
     g = rows[("ipa", ("russian",))]
     assert g.varying == {"learning_rate": 5e-4} and g.best_eval.mean == pytest.approx(0.35)
-    (t,) = collect.transfer_tables(runs, "loss", "eval")
+    (t,) = tables.transfer_tables(runs, "loss", "eval")
     assert t.cells[("ipa", ("russian",), "russian")].stat.mean == pytest.approx(0.35)
 
 
@@ -358,7 +350,7 @@ def test_other_data_or_checkpoint_is_not_a_seed(tmp_path):
         with open(os.path.join(d, "results.json"), "w") as f:
             json.dump(data, f)
     runs, _ = collect.load_results([res])
-    (g,) = collect.grid_summary(runs, "f1")
+    (g,) = tables.grid_summary(runs, "f1")
     assert (g.n_settings, g.best_eval.n, g.best_eval.mean) == (3, 1, pytest.approx(0.9))
     assert g.varying == {"datasets": {"polish": "polemo2", "russian": "rusentiment"},
                          "model": {"model_prefix": "big"}}

@@ -9,7 +9,10 @@ import sys
 import json5
 import pytest
 
-from ipa_finetune import config_loader as cl
+from ipa_finetune.config import loader as cl
+from ipa_finetune.config.database import load_database, resolve_dataset
+from ipa_finetune.config.reading import DEFAULT_CONFIG
+from ipa_finetune.config.study import load_study
 from ipa_finetune.cli import PROJECT_ROOT
 from ipa_finetune.errors import ConfigError
 
@@ -116,14 +119,15 @@ def test_paths_resolve_against_project_root(tmp_path, base, monkeypatch):
 PRINT_PROGRAM = """
 import argparse, sys
 from ipa_finetune.cli import exit_on_user_error
-from ipa_finetune.config_loader import add_config_arguments, config_from_args
+from ipa_finetune.config.loader import add_config_arguments
+from ipa_finetune.config.study import study_from_args
 
 @exit_on_user_error
 def main():
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)
-    cfg = config_from_args(parser.parse_args())
-    print("LOADED", cfg["hyperparameters"]["learning_rate"])
+    study = study_from_args(parser.parse_args())
+    print("LOADED", study.hyperparameters["learning_rate"])
 
 main()
 """
@@ -279,40 +283,40 @@ def test_dataset_spec_and_features(tmp_path, base):
     db = good_db()
     db["russian"]["sentiment"]["ru2"]["dataset"] = str(tmp_path / "ru2")
     write(tmp_path / "db.json", db)
-    cfg = cl.load_config([base, write(tmp_path / "l.json", {"languages": {"russian": "ru2"}})])
-    pl = cl.dataset_spec(cfg, "polish")
+    study = load_study([base, write(tmp_path / "l.json", {"languages": {"russian": "ru2"}})])
+    pl = study.dataset("polish")
     assert (pl.name, pl.dataset, pl.subset, pl.is_local) == ("pl1", "org/pl", "all_text", False)
     assert (pl.train_split, pl.eval_split, pl.test_split) == ("train", "validation", "test")
     assert pl.features_for("ipa") == ["ipa", "ipa2"] and pl.features_for("normal") == ["text"]
     assert pl.label_names == ["neg", "neu", "pos"] and pl.data_format == "json" and pl.classes == 3
     with pytest.raises(ConfigError, match="no columns for model type 'big'"):
         pl.features_for("big")
-    ru = cl.dataset_spec(cfg, "russian")
+    ru = study.dataset("russian")
     assert ru.is_local and ru.dataset == str(tmp_path / "ru2") and ru.test_split == "test"
     assert ru.features_for("anything") == ["text"] and ru.label_names is None
 
 
 def test_dataset_classification():
-    assert cl.resolve_dataset("org/name") == "org/name"
-    assert cl.resolve_dataset("imdb") == "imdb"
-    assert cl.resolve_dataset("./data/x") == os.path.join(PROJECT_ROOT, "data", "x")
-    assert cl.resolve_dataset("demo/data/russian") == os.path.join(PROJECT_ROOT, "demo", "data", "russian")
-    assert cl.resolve_dataset("train.jsonl") == os.path.join(PROJECT_ROOT, "train.jsonl")
-    assert cl.resolve_dataset("config") == os.path.join(PROJECT_ROOT, "config")  # exists locally
-    assert cl.resolve_dataset("/abs/x") == "/abs/x"
+    assert resolve_dataset("org/name") == "org/name"
+    assert resolve_dataset("imdb") == "imdb"
+    assert resolve_dataset("./data/x") == os.path.join(PROJECT_ROOT, "data", "x")
+    assert resolve_dataset("demo/data/russian") == os.path.join(PROJECT_ROOT, "demo", "data", "russian")
+    assert resolve_dataset("train.jsonl") == os.path.join(PROJECT_ROOT, "train.jsonl")
+    assert resolve_dataset("config") == os.path.join(PROJECT_ROOT, "config")  # exists locally
+    assert resolve_dataset("/abs/x") == "/abs/x"
 
 
 def test_validate_languages_and_model_type(tmp_path, base):
-    cfg = cl.load_config([base, write(tmp_path / "l.json", {"languages": {"russian": "ru2"}})])
-    cl.validate_languages(cfg, ["polish"])  # a hub dataset: nothing to check locally
-    cl.validate_model_type(cfg, "ipa")
+    study = load_study([base, write(tmp_path / "l.json", {"languages": {"russian": "ru2"}})])
+    study.check_languages(["polish"])  # a hub dataset: nothing to check locally
+    study.model("ipa")
     with pytest.raises(ConfigError, match=r"language 'polsh' is not one of the config's languages; "
                                           r"did you mean 'polish'\? \(valid: polish, russian\)"):
-        cl.validate_languages(cfg, ["polsh"])
+        study.check_languages(["polsh"])
     with pytest.raises(ConfigError, match=r"russian.sentiment.ru2.dataset: local path '.*data/ru2' does not exist"):
-        cl.validate_languages(cfg, ["polish", "russian"])
+        study.check_languages(["polish", "russian"])
     with pytest.raises(ConfigError, match=r"model type 'ipaa' .*did you mean 'ipa'\? \(valid: ipa, normal\)"):
-        cl.validate_model_type(cfg, "ipaa")
+        study.model("ipaa")
 
 
 # ----------------------------------------------------------------------------- shipped files
@@ -322,11 +326,12 @@ def test_shipped_study_config_and_database():
     assert cfg["task"] == "sentiment" and cfg["languages"] == {"russian": "rusentiment", "polish": "polemo2"}
     assert set(cfg["slurm"]["fields"]) >= {"partition", "account"}
     assert prov["slurm.fields.partition"] == "config/finetune-rus-pol-sentiment.json"
+    study = load_study(["config/finetune-rus-pol-sentiment.json"])
     for lang in cfg["languages"]:
-        spec = cl.dataset_spec(cfg, lang)
+        spec = study.dataset(lang)
         assert spec.is_local and spec.label_names and len(spec.label_names) == spec.classes
         assert spec.features_for("normal") != spec.features_for("ipa")
-    db = cl.load_database(cfg["paths"]["language_database"])
+    db = load_database(cfg["paths"]["language_database"])
     # cross-lingual runs share one classifier: the study's datasets share classes, in one id order
     ru, pl = db["russian"]["sentiment"]["rusentiment"], db["polish"]["sentiment"]["polemo2"]
     assert ru["classes"] == pl["classes"] == 3
@@ -336,7 +341,7 @@ def test_shipped_study_config_and_database():
 
 
 def test_shipped_demo_entries_match_the_contract():
-    db = cl.load_database(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
+    db = load_database(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
     for lang, name in (("russian", "demo-rusentiment"), ("polish", "demo-polsentiment")):
         assert db[lang]["sentiment"][name] == {
             "dataset": f"demo/data/{lang}", "train_features": {"normal": ["text"], "ipa": ["ipa"]},
@@ -345,7 +350,7 @@ def test_shipped_demo_entries_match_the_contract():
 
 
 def test_default_json_explains_every_hyperparameter():
-    lines = open(cl.DEFAULT_CONFIG, encoding="utf-8").read().splitlines()
+    lines = open(DEFAULT_CONFIG, encoding="utf-8").read().splitlines()
     defaults = json5.loads("\n".join(lines))["hyperparameters"]
     assert list(defaults) == ["learning_rate", "batch_size", "eval_batch_size", "epochs", "warmup_ratio",
                               "weight_decay", "lr_scheduler_type", "gradient_accumulation_steps",

@@ -6,10 +6,11 @@ import os
 import pytest
 
 from conftest import CLASSES, EOS, write_jsonl
-from ipa_finetune import data
-from ipa_finetune.config_loader import DatasetSpec, load_config
+from ipa_finetune.train import data
+from ipa_finetune.config.database import DatasetSpec
+from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import DataError
-from ipa_finetune.tokenization import load_tokenizer, tokenizer_fingerprint
+from ipa_finetune.train.tokenization import load_tokenizer, tokenizer_fingerprint
 
 
 def make_spec(dataset, **kw):
@@ -40,8 +41,8 @@ def cache(tmp_path):
 @pytest.fixture(scope="module")
 def tokenizer(tiny_assets, tmp_path_factory):
     from conftest import write_tiny_study
-    cfg = load_config([write_tiny_study(str(tmp_path_factory.mktemp("tok")), tiny_assets)])
-    return load_tokenizer(cfg, "normal")
+    study = load_study([write_tiny_study(str(tmp_path_factory.mktemp("tok")), tiny_assets)])
+    return load_tokenizer(study.model("normal"))
 
 
 def bad(spec, cache, roles=("train", "eval", "test"), model_type="normal"):
@@ -123,7 +124,7 @@ def test_save_to_disk_with_classlabel(tmp_path, cache):
     spec = make_spec(tmp_path / "saved", label_names=None, test_split=None)
     loaded = data.load_language(spec, "normal", ["train", "eval"], cache)
     assert loaded["eval"][1]["label"] == [2, 0, 1]
-    from ipa_finetune.labels import class_names
+    from ipa_finetune.train.labels import class_names
     assert class_names(loaded["train"][1], spec) == ["neg", "neu", "pos"]
 
 

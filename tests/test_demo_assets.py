@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from ipa_finetune import config_loader
+from ipa_finetune.checkpoint import load_checkpoint
+from ipa_finetune.config.study import load_study
 from ipa_finetune.cli import PROJECT_ROOT
-from ipa_finetune.tokenization import load_tokenizer
-from model import load_checkpoint
+from ipa_finetune.train.tokenization import load_tokenizer
 
 DEMO = os.path.join(PROJECT_ROOT, "demo")
 CONFIG = os.path.join(PROJECT_ROOT, "config", "demo.json")
@@ -39,12 +39,13 @@ def test_demo_data_splits_are_labelled_disjoint_and_sized(lang):
 
 
 def test_demo_config_tokenizers_and_checkpoints_fit_together():
-    cfg = config_loader.load_config([CONFIG])
-    config_loader.validate_languages(cfg, ["russian", "polish"])  # local data paths exist
+    study = load_study([CONFIG])
+    study.check_languages(["russian", "polish"])  # local data paths exist
     for mt in ("normal", "ipa"):
-        tok = load_tokenizer(cfg, mt)
+        tok = load_tokenizer(study.model(mt))
         assert tok.convert_tokens_to_ids("<|endoftext|>") == 0
-        model = load_checkpoint(os.path.join(DEMO, "checkpoints", mt, "ckpt.pt"))
+        assert study.model(mt).checkpoint == os.path.join(DEMO, "checkpoints", mt, "ckpt.pt")
+        model = load_checkpoint(study.model(mt).checkpoint)
         assert len(tok) <= model.config.vocab_size
         ckpt = torch.load(os.path.join(DEMO, "checkpoints", mt, "ckpt.pt"), map_location="cpu",
                           weights_only=True)

@@ -14,10 +14,11 @@ import time
 import pytest
 
 from conftest import CLASSES, write_tiny_study
-from ipa_finetune import experiment, reporting
-from ipa_finetune.config_loader import load_config
+from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
-from ipa_finetune.metrics import classification_metrics, majority_baseline
+from ipa_finetune.train import experiment
+from ipa_finetune.train import results as records
+from ipa_finetune.train.metrics import classification_metrics, majority_baseline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "finetune-exp.py")
@@ -61,34 +62,34 @@ def test_history_and_best_epoch_from_trainer_logs():
         log += [{"eval_alpha_f1": a, "eval_alpha_loss": 1 - a, "epoch": step / 10, "step": step},
                 {"eval_beta_f1": b, "eval_beta_loss": 1 - b, "epoch": step / 10, "step": step},
                 {"eval__mean_f1": (a + b) / 2, "epoch": step / 10, "step": step}]
-    records = reporting.history(log, LANGS, "f1")
-    assert [(r["epoch"], r["score"]) for r in records] == [(1, 0.6), (2, pytest.approx(0.85))]
-    assert records[1]["metrics"] == {"alpha": {"f1": 0.9, "loss": pytest.approx(0.1)},
+    history = records.history(log, LANGS, "f1")
+    assert [(r["epoch"], r["score"]) for r in history] == [(1, 0.6), (2, pytest.approx(0.85))]
+    assert history[1]["metrics"] == {"alpha": {"f1": 0.9, "loss": pytest.approx(0.1)},
                                      "beta": {"f1": 0.8, "loss": pytest.approx(0.2)}}
-    assert reporting.best_record(records, 20)["epoch"] == 2
-    assert reporting.best_record(records, None) is None
+    assert records.best_record(history, 20)["epoch"] == 2
+    assert records.best_record(history, None) is None
 
 
 def test_plan_run_identity(tiny_study, tmp_path):
-    cfg = load_config([tiny_study()])
-    a = experiment.plan_run(cfg, "normal", ["beta", "alpha"], ["alpha"])
-    b = experiment.plan_run(cfg, "normal", ["alpha", "beta"], ["alpha"])
+    study = load_study([tiny_study()])
+    a = experiment.plan_run(study, "normal", ["beta", "alpha"], ["alpha"])
+    b = experiment.plan_run(study, "normal", ["alpha", "beta"], ["alpha"])
     assert a.run_id == b.run_id and a.run_id.startswith("normal__alpha+beta__to__alpha__")
-    assert a.run_dir == os.path.join(cfg["paths"]["results_dir"], "tiny", a.run_id)
+    assert a.run_dir == os.path.join(study.cfg["paths"]["results_dir"], "tiny", a.run_id)
     assert a.checkpoint.endswith(os.path.join("normal", "ckpt.pt"))
-    debug = experiment.plan_run(cfg, "normal", ["alpha"], ["alpha"], max_steps=3)
-    assert debug.run_id != experiment.plan_run(cfg, "normal", ["alpha"], ["alpha"]).run_id
-    moved = experiment.plan_run(cfg, "normal", ["alpha"], ["alpha"], output_dir=str(tmp_path / "elsewhere"))
+    debug = experiment.plan_run(study, "normal", ["alpha"], ["alpha"], max_steps=3)
+    assert debug.run_id != experiment.plan_run(study, "normal", ["alpha"], ["alpha"]).run_id
+    moved = experiment.plan_run(study, "normal", ["alpha"], ["alpha"], output_dir=str(tmp_path / "elsewhere"))
     assert moved.run_dir == os.path.join(str(tmp_path / "elsewhere"), "tiny", moved.run_id)
     for langs, match in ((["alpha", "alpha"], "names a language twice"), (["klingon"], "klingon")):
         with pytest.raises(ConfigError, match=match):
-            experiment.plan_run(cfg, "normal", langs, ["alpha"])
+            experiment.plan_run(study, "normal", langs, ["alpha"])
     with pytest.raises(ConfigError, match="model type 'ipx'"):
-        experiment.plan_run(cfg, "ipx", ["alpha"], ["alpha"])
+        experiment.plan_run(study, "ipx", ["alpha"], ["alpha"])
 
 
 def test_last_complete_checkpoint(tmp_path):
-    from ipa_finetune.hf_trainer import last_complete_checkpoint
+    from ipa_finetune.train.trainer import last_complete_checkpoint
 
     assert last_complete_checkpoint(str(tmp_path / "none")) is None
     for step, complete in ((5, True), (10, True), (15, False)):
@@ -103,7 +104,7 @@ def test_stop_on_signal_saves_inside_an_epoch_and_lets_a_finished_epoch_evaluate
     from transformers import TrainerControl, TrainerState, TrainingArguments
     from transformers.trainer_callback import DefaultFlowCallback
 
-    from ipa_finetune.hf_trainer import StopOnSignal
+    from ipa_finetune.train.trainer import StopOnSignal
 
     args = TrainingArguments(output_dir="unused", eval_strategy="epoch", save_strategy="epoch", use_cpu=True)
     flow = DefaultFlowCallback()
@@ -158,10 +159,10 @@ def test_unknown_language_is_a_one_line_error(tiny_study):
 
 
 def test_force_keeps_old_results_when_validation_fails(tiny_study):
-    from ipa_finetune import training
+    from ipa_finetune.train import pipeline as training
 
     config = tiny_study(database_overrides={"alpha": {"eval_feature": "sentiment"}})
-    plan = experiment.plan_run(load_config([config]), "normal", ["alpha"], ["alpha"])
+    plan = experiment.plan_run(load_study([config]), "normal", ["alpha"], ["alpha"])
     os.makedirs(plan.run_dir)
     with open(plan.results_file, "w") as f:
         f.write('{"old": true}')
@@ -178,7 +179,7 @@ def finished(tiny_assets, tmp_path_factory):
     """A run killed after its first epoch checkpoint, then started again with the same arguments."""
     folder = str(tmp_path_factory.mktemp("e2e"))
     config = write_tiny_study(folder, tiny_assets, epochs=EPOCHS, shared_cache=False)
-    plan = experiment.plan_run(load_config([config]), "normal", LANGS, LANGS)
+    plan = experiment.plan_run(load_study([config]), "normal", LANGS, LANGS)
     with open(os.path.join(folder, "first.out"), "w") as out:
         first = subprocess.Popen(cli(config), stdout=out, stderr=subprocess.STDOUT, env=ENV)
         pattern = os.path.join(plan.checkpoints_dir, "checkpoint-*", "trainer_state.json")
@@ -280,11 +281,11 @@ def test_finished_run_is_skipped(finished):
 
 
 def test_languages_of_a_run_must_share_their_classes(tiny_study):
-    from ipa_finetune import training
+    from ipa_finetune.train import pipeline as training
 
     four = ["negative", "neutral", "positive", "mixed"]
     config = tiny_study(database_overrides={"beta": {"classes": 4, "label_names": four}})
-    plan = experiment.plan_run(load_config([config]), "normal", LANGS, ["alpha"])
+    plan = experiment.plan_run(load_study([config]), "normal", LANGS, ["alpha"])
     with pytest.raises(ConfigError, match=r"alpha.sentiment.tiny-alpha.classes = 3, "
                                           r"beta.sentiment.tiny-beta.classes = 4"):
         training.prepare(plan)
@@ -293,7 +294,7 @@ def test_languages_of_a_run_must_share_their_classes(tiny_study):
 def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_rerun_resumes_from_it(tiny_study):
     """What Slurm does before a time-limit or preemption kill: SIGTERM, then SIGKILL 30 s later."""
     config = tiny_study(hyperparameters={"batch_size": 2})  # 40 steps per epoch, 2 epochs
-    plan = experiment.plan_run(load_config([config]), "normal", LANGS, LANGS)
+    plan = experiment.plan_run(load_study([config]), "normal", LANGS, LANGS)
     first = subprocess.Popen(cli(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=ENV)
     deadline = time.time() + 120

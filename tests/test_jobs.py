@@ -1,14 +1,20 @@
 """Job planning and template rendering (ipa_finetune.jobs): pure functions, no Slurm needed."""
-import json
 import os
 import shlex
 import subprocess
 
 import pytest
 
-from ipa_finetune import config_loader, jobs, runs
+from conftest import write_overlay
+from ipa_finetune import runs
 from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.config import loader
+from ipa_finetune.config.schema import REQUIRED_TEMPLATE_FIELDS
+from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError
+from ipa_finetune.files import write_json_atomic
+from ipa_finetune.launch import jobs, templates
+from ipa_finetune.launch.manifest import log_path
 
 STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")
 GRID = os.path.join(PROJECT_ROOT, "config", "grid-search.json")
@@ -19,20 +25,10 @@ SETTINGS = jobs.Settings(cpus=8, gpus=1, timeout="06:00:00", output_dir="/srv/ip
                          python="/opt/py env/bin/python", project_dir="/srv/ipa finetune")
 
 
-def overlay(tmp_path, **extra):
-    """A config file putting the results/jobs/temp dirs of the rus-pol study under tmp_path."""
-    data = {"paths": {"results_dir": str(tmp_path / "results"), "jobs_dir": str(tmp_path / "jobs"),
-                      "temp_config_dir": str(tmp_path / "temp configs")}}
-    data.update(extra)
-    path = tmp_path / "overlay.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return str(path)
-
-
 @pytest.fixture
 def study(tmp_path):
-    files = [STUDY, overlay(tmp_path)]
-    return files, config_loader.load_config(files)
+    files = [STUDY, write_overlay(tmp_path)]
+    return files, load_study(files)
 
 
 def test_transfer_matrix_two_languages_is_exactly_the_specs_six():
@@ -50,8 +46,9 @@ def test_transfer_matrix_generalises_to_all_to_each_and_each_to_each():
 
 
 def test_plan_transfer_jobs_six_per_model_type(study):
-    files, cfg = study
-    planned = jobs.plan_transfer_jobs(cfg, files, ["normal", "ipa"])
+    files, st = study
+    cfg = st.cfg
+    planned = jobs.plan_transfer_jobs(st, files, ["normal", "ipa"])
     got = {(j.model_type, tuple(sorted(j.train_langs)), j.eval_langs) for j in planned}
     both = ("polish", "russian")
     want = {(m, t, e) for m in ("normal", "ipa") for t, e in [
@@ -65,13 +62,14 @@ def test_plan_transfer_jobs_six_per_model_type(study):
                             "--eval-langs", "russian")
     assert job.name == "rus-pol-sentiment-normal-polish+russian-to-russian"
     assert job.run_dir == os.path.join(cfg["paths"]["results_dir"], "rus-pol-sentiment", job.run_id)
-    assert jobs.plan_transfer_jobs(cfg, files, ["ipa"], force=True)[0].args[-1] == "--force"
+    assert jobs.plan_transfer_jobs(st, files, ["ipa"], force=True)[0].args[-1] == "--force"
 
 
 def test_spec_example_grid_gives_27_jobs_per_model_type(study, tmp_path):
-    files, cfg = study
-    grid = config_loader.load_grid_config(GRID, cfg)
-    planned = jobs.plan_grid_jobs(cfg, files, grid, ["normal", "ipa"], str(tmp_path / "tmp"))
+    files, st = study
+    cfg = st.cfg
+    grid = loader.load_grid_config(GRID, cfg)
+    planned = jobs.plan_grid_jobs(st, files, grid, ["normal", "ipa"], str(tmp_path / "tmp"))
     assert len(planned) == 54
     for model_type in ("normal", "ipa"):
         mine = [j for j in planned if j.model_type == model_type]
@@ -92,22 +90,24 @@ def test_spec_example_grid_gives_27_jobs_per_model_type(study, tmp_path):
 
 
 def test_grid_languages_by_name(study, tmp_path):
-    files, cfg = study
+    files, st = study
+    cfg = st.cfg
     path = tmp_path / "g.json"
     path.write_text('{"parameters": {"learning_rate": [1e-3, 1e-4]}, '
                     '"languages": {"train": "russian", "eval": ["polish", "russian"]}}')
-    grid = config_loader.load_grid_config(str(path), cfg)
-    planned = jobs.plan_grid_jobs(cfg, files, grid, ["ipa"], str(tmp_path))
+    grid = loader.load_grid_config(str(path), cfg)
+    planned = jobs.plan_grid_jobs(st, files, grid, ["ipa"], str(tmp_path))
     assert [(j.train_langs, j.eval_langs) for j in planned] == [(("russian",), ("polish", "russian"))] * 2
 
 
 def test_grid_run_id_matches_what_finetune_exp_will_load(study, tmp_path):
     """The planner predicts the run dir; finetune-exp loads the configs + the temp config: same id."""
-    files, cfg = study
-    grid = config_loader.load_grid_config(GRID, cfg)
-    job = jobs.plan_grid_jobs(cfg, files, grid, ["ipa"], str(tmp_path / "t"))[13]
-    runs.write_json_atomic(job.temp_config, jobs.hyperparameter_config(job.hyperparameters))
-    loaded = config_loader.load_config([*files, job.temp_config])
+    files, st = study
+    cfg = st.cfg
+    grid = loader.load_grid_config(GRID, cfg)
+    job = jobs.plan_grid_jobs(st, files, grid, ["ipa"], str(tmp_path / "t"))[13]
+    write_json_atomic(job.temp_config, jobs.hyperparameter_config(job.hyperparameters))
+    loaded = loader.load_config([*files, job.temp_config])
     assert runs.run_id(loaded, "ipa", job.train_langs, job.eval_langs) == job.run_id
     assert loaded["hyperparameters"]["batch_size"] == job.hyperparameters["batch_size"]
 
@@ -119,16 +119,17 @@ def test_grid_permutations_order_and_scalars():
 
 
 def render_first(study, kind, tmp_path):
-    files, cfg = study
+    files, st = study
+    cfg = st.cfg
     if kind == "grid":
-        grid = config_loader.load_grid_config(GRID, cfg)
-        job = jobs.plan_grid_jobs(cfg, files, grid, ["ipa"], "/srv/ipa finetune/jobs/temp-configs")[0]
+        grid = loader.load_grid_config(GRID, cfg)
+        job = jobs.plan_grid_jobs(st, files, grid, ["ipa"], "/srv/ipa finetune/jobs/temp-configs")[0]
         name = "grid-search-fine-tune-template.sh"
     else:
-        job = jobs.plan_transfer_jobs(cfg, files, ["ipa"])[0]
+        job = jobs.plan_transfer_jobs(st, files, ["ipa"])[0]
         name = "finetune-template.sh"
-    template = jobs.load_template(os.path.join(TEMPLATES, name))
-    return job, template, jobs.job_fields(job, cfg, SETTINGS), name
+    template = templates.load_template(os.path.join(TEMPLATES, name))
+    return job, template, templates.job_fields(job, cfg, SETTINGS), name
 
 
 def machine_independent(text, tmp_path, job):
@@ -140,8 +141,8 @@ def machine_independent(text, tmp_path, job):
 @pytest.mark.parametrize("kind", ["transfer", "grid"])
 def test_rendered_scripts_match_golden_files(study, tmp_path, kind):
     job, template, fields, name = render_first(study, kind, tmp_path)
-    jobs.check_fields(template, name, [fields])
-    got = machine_independent(jobs.render(template, fields), tmp_path, job)
+    templates.check_fields(template, name, [fields])
+    got = machine_independent(templates.render(template, fields), tmp_path, job)
     golden = os.path.join(GOLDEN, name)
     if os.environ.get("UPDATE_GOLDEN"):
         with open(golden, "w", encoding="utf-8") as f:
@@ -155,31 +156,33 @@ def test_rendered_scripts_match_golden_files(study, tmp_path, kind):
 @pytest.mark.parametrize("kind", ["transfer", "grid"])
 def test_shipped_templates_use_only_fields_the_renderer_provides(study, tmp_path, kind):
     job, template, fields, name = render_first(study, kind, tmp_path)
-    used = jobs.template_fields(template)
-    assert set(jobs.REQUIRED_FIELDS) <= set(used)
+    used = templates.template_fields(template)
+    assert set(REQUIRED_TEMPLATE_FIELDS) <= set(used)
     assert set(used) <= set(fields)
     assert ("temp_config_name" in used) == (kind == "grid")
 
 
 def test_args_survive_the_shell_with_spaces_and_quotes(study, tmp_path):
-    files, cfg = study
+    files, st = study
+    cfg = st.cfg
     odd = tmp_path / "dir with space's" / "my config.json"
     odd.parent.mkdir()
-    job = jobs.plan_transfer_jobs(cfg, [*files, str(odd)], ["ipa"])[0]
-    fields = jobs.job_fields(job, cfg, SETTINGS)
-    script = jobs.render("printf '%s\\n' {args}\n", fields)
+    job = jobs.plan_transfer_jobs(st, [*files, str(odd)], ["ipa"])[0]
+    fields = templates.job_fields(job, cfg, SETTINGS)
+    script = templates.render("printf '%s\\n' {args}\n", fields)
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == list(job.args)
-    assert shlex.split(fields["log"]) == [jobs.log_path(SETTINGS.output_dir, job.name)]
+    assert shlex.split(fields["log"]) == [log_path(SETTINGS.output_dir, job.name)]
 
 
 def test_missing_fields_give_one_error_listing_all_of_them(study, tmp_path):
-    files, cfg = study
-    job = jobs.plan_transfer_jobs(cfg, files, ["ipa"])[0]
+    files, st = study
+    cfg = st.cfg
+    job = jobs.plan_transfer_jobs(st, files, ["ipa"])[0]
     template = ("#SBATCH --job-name={job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
                 "#SBATCH --partition={partition} --qos={qos}\nrun {args} {temp_config_name}\n")
-    with pytest.raises(jobs.TemplateError) as info:
-        jobs.check_fields(template, "my.sh", [jobs.job_fields(job, cfg, SETTINGS)])
+    with pytest.raises(templates.TemplateError) as info:
+        templates.check_fields(template, "my.sh", [templates.job_fields(job, cfg, SETTINGS)])
     msg = str(info.value)
     assert "\n" not in msg and "my.sh" in msg
     assert "qos, temp_config_name" in msg and "partition" not in msg.split(";")[0]  # set in the config
@@ -187,32 +190,34 @@ def test_missing_fields_give_one_error_listing_all_of_them(study, tmp_path):
     assert "temp_config_name is only set by grid-search.py" in msg
 
 
-def test_bad_template_syntax_and_reserved_fields(study):
-    files, cfg = study
-    with pytest.raises(jobs.TemplateError, match=r"write \$\{\{SLURM_JOB_ID\}\}"):
-        jobs.template_fields("echo ${SLURM_JOB_ID}\n", "t.sh")
-    with pytest.raises(jobs.TemplateError, match="literal braces"):
-        jobs.template_fields("echo {job_name\n", "t.sh")
-    with pytest.raises(jobs.TemplateError, match="not a name"):
-        jobs.template_fields("echo {0}\n", "t.sh")
-    cfg["slurm"]["fields"]["log"] = "/x"
-    with pytest.raises(ConfigError, match="slurm.fields.log is not allowed"):
-        jobs.check_slurm_fields(cfg)
+def test_bad_template_syntax_and_reserved_fields(study, tmp_path):
+    files, st = study
+    with pytest.raises(templates.TemplateError, match=r"write \$\{\{SLURM_JOB_ID\}\}"):
+        templates.template_fields("echo ${SLURM_JOB_ID}\n", "t.sh")
+    with pytest.raises(templates.TemplateError, match="literal braces"):
+        templates.template_fields("echo {job_name\n", "t.sh")
+    with pytest.raises(templates.TemplateError, match="not a name"):
+        templates.template_fields("echo {0}\n", "t.sh")
+    (tmp_path / "x").mkdir()
+    log_field = write_overlay(tmp_path / "x", slurm={"fields": {"log": "/x"}})
+    with pytest.raises(ConfigError, match="slurm.fields.log is not allowed; the template field 'log' is "
+                                          "set by the job generators for each job"):
+        loader.load_config([*files, log_field])
 
 
 def test_find_template_accepts_a_directory_or_a_file(tmp_path):
-    assert jobs.find_template("jobs/templates", "finetune-template.sh") == \
+    assert templates.find_template("jobs/templates", "finetune-template.sh") == \
         os.path.join(TEMPLATES, "finetune-template.sh")
-    assert jobs.find_template(os.path.join(TEMPLATES, "finetune-template.sh"), "x.sh").endswith(
+    assert templates.find_template(os.path.join(TEMPLATES, "finetune-template.sh"), "x.sh").endswith(
         "finetune-template.sh")
-    with pytest.raises(jobs.TemplateError, match="must hold finetune-template.sh"):
-        jobs.find_template(str(tmp_path), "finetune-template.sh")
+    with pytest.raises(templates.TemplateError, match="must hold finetune-template.sh"):
+        templates.find_template(str(tmp_path), "finetune-template.sh")
 
 
 def test_split_finished(study):
-    files, cfg = study
-    planned = jobs.plan_transfer_jobs(cfg, files, ["ipa"])
-    runs.write_json_atomic(runs.results_path(planned[2].run_dir), {"done": True})
+    files, st = study
+    planned = jobs.plan_transfer_jobs(st, files, ["ipa"])
+    write_json_atomic(runs.results_path(planned[2].run_dir), {"done": True})
     to_run, finished = jobs.split_finished(planned)
     assert finished == [planned[2]] and len(to_run) == 5
     assert jobs.split_finished(planned, force=True) == (planned, [])

@@ -5,16 +5,13 @@ import pytest
 import torch
 
 from ipa_finetune.errors import CheckpointError, UserError
-from model import GPT, GPTConfig, load_checkpoint, read_checkpoint, save_checkpoint
+from ipa_finetune.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from tests.ckpt_helpers import TINY, tiny_gpt, train_steps, write_train_py_checkpoint
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only cost (see stack-facts)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Every test here runs tiny models in this process."""
 
 
 def batch(n=3, t=TINY["block_size"], seed=1):
@@ -83,9 +80,7 @@ def test_save_checkpoint_writes_train_py_format(tmp_path):
     assert list(written) == list(reference)
     assert list(written["model"]) == list(reference["model"])
     assert all(k.startswith("_orig_mod.") for k in written["model"])
-    assert written["model_args"] == reference["model_args"]
-    assert list(written["model_args"]) == ["n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size",
-                                           "dropout"]
+    assert written["model_args"] == reference["model_args"]  # the same keys and values as train.py's
     assert written["best_val_loss"].dim() == 0 and written["best_val_loss"].item() == 2.25
     assert written["iter_num"] == 250 and written["config"] == {"dataset": "ipa"}
     assert written["optimizer"]["state"].keys() == reference["optimizer"]["state"].keys()
@@ -101,35 +96,36 @@ def test_save_checkpoint_without_optimizer_still_has_one(tmp_path):
     assert not (tmp_path / "sub" / "ckpt.pt.tmp").exists()
 
 
-def test_pooled_hidden_states_equal_the_full_computation():
-    model = tiny_gpt()
-    train_steps(model)
+@pytest.mark.parametrize("pool", [
+    [31, 0, 7, 16, 30],    # groups of one row, and rows 32 and 31 long padded together
+    [5, 20, 5, 20, 5],     # two groups without padding (equal lengths)
+    [31, 31, 31, 31, 31],  # no padding at all
+])
+def test_pooled_hidden_states_equal_the_full_computation(pool):
+    """The classifier's packed path (real tokens only, last block on the pooled positions) gives
+    hidden_states()[row, pool], with the same gradients: training through it trains the same model."""
+    model = tiny_gpt(n_layer=3)
+    train_steps(model)  # weights off their init
     model.eval()
     x = batch(n=5)
-    pool = torch.tensor([31, 0, 7, 16, 30])
-    rows = torch.arange(5)
+    pool = torch.tensor(pool)
+    shapes = []
+    for block in model.transformer.h:
+        block.mlp.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape)))
 
-    full = model.hidden_states(x)[rows, pool]
+    full = model.hidden_states(x)[torch.arange(5), pool]
+    shapes.clear()
     pooled = model.pooled_hidden_states(x, pool)
+    n_real = int((pool + 1).sum())
+    assert shapes == [(n_real, TINY["n_embd"])] * 2 + [(5, TINY["n_embd"])]  # real tokens; then pooled
     assert pooled.shape == (5, TINY["n_embd"])
     assert torch.allclose(pooled, full, atol=1e-5, rtol=0)
 
-    # the gradients agree as well: training through the pooled path is training the same model
     weights = torch.randn(5, TINY["n_embd"], generator=torch.Generator().manual_seed(3))
     grads_full = torch.autograd.grad((full * weights).sum(), list(model.parameters()))
     grads_pooled = torch.autograd.grad((pooled * weights).sum(), list(model.parameters()))
     for a, b in zip(grads_full, grads_pooled):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
-
-
-def test_last_block_works_on_pooled_positions_only():
-    model = tiny_gpt(lm_head=False).eval()
-    shapes = {}
-    for i, block in enumerate(model.transformer.h):
-        block.mlp.register_forward_pre_hook(lambda m, args, i=i: shapes.update({i: tuple(args[0].shape)}))
-    model.pooled_hidden_states(batch(n=4), torch.tensor([3, 31, 0, 9]))
-    assert shapes == {0: (4, TINY["block_size"], TINY["n_embd"]), 1: (4, TINY["n_embd"])}
-    assert not any("lm_head" in k for k in model.state_dict())
 
 
 def test_final_hidden_states_match_transformers_gpt2():

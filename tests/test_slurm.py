@@ -2,44 +2,24 @@
 submission with a failing sbatch stand-in, --local end to end, and a real local Slurm."""
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-from ipa_finetune import config_loader, jobs, runs, slurm
+from conftest import one_line_error, require_slurm, run_script, write_overlay
+from ipa_finetune import runs
 from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.config.reading import read_json5
+from ipa_finetune.config.study import load_study
+from ipa_finetune.files import write_json_atomic
+from ipa_finetune.launch import jobs, launcher, slurm
+from ipa_finetune.launch.manifest import manifest_path, read_manifest
 
 STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")
 GRID = os.path.join(PROJECT_ROOT, "config", "grid-search.json")
 GEN = os.path.join(PROJECT_ROOT, "finetuning-generator.py")
 GRID_SEARCH = os.path.join(PROJECT_ROOT, "grid-search.py")
-
-
-def overlay(tmp_path, name="overlay.json", **extra):
-    """A config file putting results, jobs and temp configs under tmp_path (plus `extra` keys)."""
-    data = {"paths": {"results_dir": str(tmp_path / "results"), "jobs_dir": str(tmp_path / "jobs"),
-                      "temp_config_dir": str(tmp_path / "temp")}}
-    data.update(extra)
-    path = tmp_path / name
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return str(path)
-
-
-def cli(script, *args, env=None, cwd=None):
-    proc = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd or PROJECT_ROOT)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if ": error: " in line]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def scripts_in(folder):
@@ -48,21 +28,21 @@ def scripts_in(folder):
 
 def test_grid_dry_run_writes_54_scripts_and_submits_nothing(tmp_path):
     out = tmp_path / "out"
-    proc = cli(GRID_SEARCH, STUDY, overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
+    proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
                "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "27 permutations x 2 model types" in proc.stdout
     assert f"dry run: 54 job scripts written to {out}" in proc.stdout
     assert len(scripts_in(out)) == 54 and not (out / "manifest.jsonl").exists()
-    temp = sorted(os.listdir(tmp_path / "temp"))
+    temp = sorted(os.listdir(tmp_path / "temp configs"))
     assert len(temp) == 27
-    assert json.loads((tmp_path / "temp" / temp[0]).read_text())["hyperparameters"]["epochs"] == 3
+    assert json.loads((tmp_path / "temp configs" / temp[0]).read_text())["hyperparameters"]["epochs"] == 3
     # the shipped study sets partition/account/mem that the portable template does not use: say so
     assert "does not use slurm.fields account, mem, partition" in proc.stderr
 
 
 def test_unknown_model_type_is_one_line_error(tmp_path):
-    proc = cli(GEN, STUDY, overlay(tmp_path), "--model-type", "ipa", "phonetic", "--dry-run")
+    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--model-type", "ipa", "phonetic", "--dry-run")
     line = one_line_error(proc)
     assert "model type 'phonetic'" in line and "ipa, normal" in line
     assert not (tmp_path / "jobs").exists()
@@ -72,49 +52,48 @@ def test_missing_template_fields_listed_before_anything_is_written(tmp_path):
     template = tmp_path / "t.sh"
     template.write_text("#!/bin/bash\n#SBATCH -J {job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
                         "#SBATCH --qos={qos} --reservation={reservation}\n{python} finetune-exp.py {args}\n")
-    proc = cli(GEN, STUDY, overlay(tmp_path), "--template", template, "--dry-run")
+    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--dry-run")
     line = one_line_error(proc)
     assert "uses fields with no value: qos, reservation" in line and '"qos": ...' in line
     assert not (tmp_path / "jobs").exists()
     # the grid's own field in the transfer generator
     grid_template = os.path.join(PROJECT_ROOT, "jobs", "templates", "grid-search-fine-tune-template.sh")
-    line = one_line_error(cli(GEN, STUDY, overlay(tmp_path), "--template", grid_template, "--dry-run"))
+    line = one_line_error(run_script(GEN, STUDY, write_overlay(tmp_path), "--template", grid_template, "--dry-run"))
     assert "temp_config_name is only set by grid-search.py" in line
 
 
 def test_bad_timeout_and_missing_grid(tmp_path):
-    line = one_line_error(cli(GEN, STUDY, overlay(tmp_path), "--timeout", "4h", "--dry-run"))
+    line = one_line_error(run_script(GEN, STUDY, write_overlay(tmp_path), "--timeout", "4h", "--dry-run"))
     assert "--timeout '4h' is not valid" in line
-    line = one_line_error(cli(GRID_SEARCH, STUDY, overlay(tmp_path), "--grid-config", tmp_path / "no.json"))
+    line = one_line_error(run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", tmp_path / "no.json"))
     assert "no.json" in line and "not found" in line
 
 
 def test_guard_refuses_many_jobs_without_yes(tmp_path):
-    proc = cli(GRID_SEARCH, STUDY, overlay(tmp_path), "--grid-config", GRID, "--local", "--max-jobs", "50")
+    proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--local", "--max-jobs", "50")
     line = one_line_error(proc)
     assert "54 jobs to run, more than --max-jobs 50; add --yes" in line
-    assert not (tmp_path / "jobs").exists() and not (tmp_path / "temp").exists()
+    assert not (tmp_path / "jobs").exists() and not (tmp_path / "temp configs").exists()
 
 
 def test_no_sbatch_on_path_suggests_local_or_dry_run(tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))  # an empty folder: no sbatch
-    line = one_line_error(cli(GEN, STUDY, overlay(tmp_path), env=env))
+    line = one_line_error(run_script(GEN, STUDY, write_overlay(tmp_path), env=env))
     assert "sbatch not found on PATH" in line and "--local" in line and "--dry-run" in line
     assert not (tmp_path / "jobs").exists()
 
 
 def test_finished_runs_are_skipped_unless_force(tmp_path):
-    files = [STUDY, overlay(tmp_path)]
-    cfg = config_loader.load_config(files)
-    planned = jobs.plan_transfer_jobs(cfg, files, ["ipa"])
+    files = [STUDY, write_overlay(tmp_path)]
+    planned = jobs.plan_transfer_jobs(load_study(files), files, ["ipa"])
     for job in planned[:2]:
-        runs.write_json_atomic(runs.results_path(job.run_dir), {"run_id": job.run_id})
+        write_json_atomic(runs.results_path(job.run_dir), {"run_id": job.run_id})
     out = tmp_path / "out"
-    proc = cli(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run")
+    proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "6 jobs planned; 2 skipped: results.json exists" in proc.stdout
     assert scripts_in(out) == sorted(f"{j.name}.sh" for j in planned[2:])
-    proc = cli(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run", "--force")
+    proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run", "--force")
     assert "skipped:" not in proc.stdout and len(scripts_in(out)) == 6
     assert (out / f"{planned[0].name}.sh").read_text().count(" --force ") == 1
 
@@ -154,13 +133,13 @@ def standin(tmp_path):
 
 
 def manifest(out):
-    return slurm.read_manifest(str(out))
+    return read_manifest(manifest_path(str(out)))[0]
 
 
 def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, standin):
     out = tmp_path / "out"
-    args = [GEN, STUDY, overlay(tmp_path), "--model-type", "ipa", "--output-dir", out]
-    line = one_line_error(cli(*args, env=dict(standin, FAIL_AT="3")))
+    args = [GEN, STUDY, write_overlay(tmp_path), "--model-type", "ipa", "--output-dir", out]
+    line = one_line_error(run_script(*args, env=dict(standin, FAIL_AT="3")))
     assert "sbatch refused job 3 of 6" in line
     assert "Requested node configuration is not available" in line  # sbatch's own message
     assert "2 submitted before it (ids 9000001-9000002" in line and "the 4 left" in line
@@ -171,21 +150,21 @@ def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, stan
     assert entry["log"] == str(out / "logs" / f"{entry['job_name']}-9000001.out")
     assert os.path.isfile(entry["script"]) and entry["args"][-1] == "russian"
 
-    proc = cli(*args, env=standin)  # sbatch works again; the first two are still PENDING
+    proc = run_script(*args, env=standin)  # sbatch works again; the first two are still PENDING
     assert proc.returncode == 0, proc.stderr
     assert "2 skipped: already queued or running" in proc.stdout and "submitted 4 jobs" in proc.stdout
     names = [e["job_name"] for e in manifest(out)]
     assert len(names) == 6 == len(set(names))
 
-    proc = cli(*args, env=standin)  # all six queued: nothing to do
+    proc = run_script(*args, env=standin)  # all six queued: nothing to do
     assert "6 skipped: already queued or running" in proc.stdout and "nothing to do" in proc.stdout
     assert len(manifest(out)) == 6
 
     # a job that FAILED without results.json is submitted again; a COMPLETED one with results is not
     done = manifest(out)[1]
-    runs.write_json_atomic(runs.results_path(done["run_dir"]), {"run_id": done["run_id"]})
+    write_json_atomic(runs.results_path(done["run_dir"]), {"run_id": done["run_id"]})
     (tmp_path / "bin" / "states").write_text("9000001 FAILED\n9000002 COMPLETED\n")
-    proc = cli(*args, env=standin)
+    proc = run_script(*args, env=standin)
     assert proc.returncode == 0, proc.stderr
     assert "1 skipped: results.json exists" in proc.stdout and "submitted 1 jobs" in proc.stdout
     assert manifest(out)[-1]["run_id"] == manifest(out)[0]["run_id"]
@@ -193,7 +172,7 @@ def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, stan
 
 def test_guard_with_yes_submits_all(tmp_path, standin):
     out = tmp_path / "out"
-    proc = cli(GRID_SEARCH, STUDY, overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
+    proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
                "--max-jobs", "10", "--yes", env=standin)
     assert proc.returncode == 0, proc.stderr
     assert "submitted 54 jobs (ids 9000001-9000054)" in proc.stdout
@@ -208,10 +187,10 @@ def test_classify_submitted_rules():
     states = slurm.parse_squeue("1|RUNNING\n3|TIMEOUT\n")
     assert states == {"1": "RUNNING", "3": "TIMEOUT"}
     # a: running -> skip; b: its latest job timed out -> resubmit; c: local runs never block; d: new
-    assert slurm.classify_submitted([a, b, c, d], entries, states) == ([b, c, d], [a], [])
+    assert launcher.classify_submitted([a, b, c, d], entries, states) == ([b, c, d], [a], [])
     # a job Slurm forgot (absent) ended long ago -> resubmit; squeue unavailable -> do not resubmit
-    assert slurm.classify_submitted([a], entries, {}) == ([a], [], [])
-    assert slurm.classify_submitted([a, d], entries, None) == ([d], [], [a])
+    assert launcher.classify_submitted([a], entries, {}) == ([a], [], [])
+    assert launcher.classify_submitted([a, d], entries, None) == ([d], [], [a])
 
 
 # ----------------------------------------------------------------------------- running jobs for real
@@ -223,7 +202,7 @@ def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
     template.write_text("#!/bin/bash\n#SBATCH -J {job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
                         'echo "cpus=$SLURM_CPUS_PER_TASK" {args}\n[ {model_type} = ipa ] && exit 3\nexit 0\n')
     out = tmp_path / "out"
-    proc = cli(GEN, STUDY, overlay(tmp_path), "--template", template, "--output-dir", out, "--local",
+    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--output-dir", out, "--local",
                "--cpus", "1")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "6 of 12 local jobs succeeded" in proc.stdout
@@ -236,7 +215,7 @@ def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
     with open(log) as f:
         assert f.read().startswith("cpus=1 ")
     # the study asks for 8 CPUs per job; here a job gets at most the machine's cores
-    proc = cli(GEN, STUDY, overlay(tmp_path), "--template", template, "--output-dir", tmp_path / "o2",
+    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--output-dir", tmp_path / "o2",
                "--local", "--model-type", "normal")
     cores = min(8, len(os.sched_getaffinity(0)))
     with open(manifest(tmp_path / "o2")[0]["log"]) as f:
@@ -250,7 +229,7 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
     grid.write_text('{"parameters": {"learning_rate": [3e-3, 1e-3], "epochs": 1}, '
                     '"languages": {"train": "alpha", "eval": "all"}}')
     args = [GRID_SEARCH, config, "--grid-config", grid, "--model-type", "normal", "--local"]
-    proc = cli(*args)
+    proc = run_script(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "2 of 2 local jobs succeeded" in proc.stdout
     entries = manifest(tmp_path / "jobs" / "tiny")
@@ -261,35 +240,18 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
         assert result["hyperparameters"]["learning_rate"] == lr == entry["hyperparameters"]["learning_rate"]
         assert result["train_langs"] == ["alpha"] and result["eval_langs"] == ["alpha", "beta"]
         assert os.path.getsize(entry["log"]) > 0
-    proc = cli(*args)  # again: both finished, nothing runs
+    proc = run_script(*args)  # again: both finished, nothing runs
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout
-
-
-def slurm_up():
-    if shutil.which("sinfo") is None:
-        pytest.skip("no Slurm here (sinfo not on PATH); `scripts/local-slurm.sh start` installs and "
-                    "starts a single-node Slurm (CI does this in .ci/run)")
-    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.strip(), (
-        f"Slurm is installed but not answering ({proc.stderr.strip()}); run scripts/local-slurm.sh start")
-
-
-def job_state(job_id):
-    proc = subprocess.run(["scontrol", "show", "job", job_id, "-o"], capture_output=True, text=True)
-    for part in proc.stdout.split():
-        if part.startswith("JobState="):
-            return part.split("=", 1)[1]
-    return "UNKNOWN"
 
 
 def test_real_slurm_runs_a_generated_study(tiny_study):
     """A generated tiny study through the real sbatch of a local Slurm: a one-language transfer matrix
     (A->A) for both model types, 2 jobs side by side; each must end COMPLETED with its results.json.
     (The six-job matrix of two languages is checked without training above.)"""
-    slurm_up()
+    require_slurm()
     config = tiny_study(languages=1, epochs=1)
     out = os.path.join(os.path.dirname(config), "jobs", "tiny")
-    proc = cli(GEN, config, "--timeout", "10")
+    proc = run_script(GEN, config, "--timeout", "10")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "submitted 2 jobs" in proc.stdout
     entries = manifest(out)
@@ -298,7 +260,7 @@ def test_real_slurm_runs_a_generated_study(tiny_study):
     states = {}
     try:
         while time.time() < deadline:
-            states = {e["job_id"]: job_state(e["job_id"]) for e in entries}
+            states = {e["job_id"]: slurm.job_state(e["job_id"]) for e in entries}
             if all(s not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING") for s in states.values()):
                 break
             time.sleep(0.5)
@@ -310,21 +272,21 @@ def test_real_slurm_runs_a_generated_study(tiny_study):
         assert runs.read_results(entry["run_dir"])["run_id"] == entry["run_id"], log[-3000:]
         assert log.startswith(f"job {entry['job_id']} ({entry['job_name']})")
     # a re-run submits nothing: every run has its results
-    proc = cli(GEN, config)
+    proc = run_script(GEN, config)
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout
 
 
 def test_cross_lingual_jobs_with_different_class_counts_fail_before_anything_is_written(tmp_path):
-    db = config_loader.read_json5(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
+    db = read_json5(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
     polemo = db["polish"]["sentiment"]["polemo2"]
     polemo["classes"] = 4
     polemo["label_names"] = polemo["label_names"] + ["__label__meta_amb"]
     (tmp_path / "db.json").write_text(json.dumps(db), encoding="utf-8")
-    config = overlay(tmp_path)
+    config = write_overlay(tmp_path)
     data = json.loads(open(config).read())
     data["paths"]["language_database"] = str(tmp_path / "db.json")
     (tmp_path / "overlay.json").write_text(json.dumps(data), encoding="utf-8")
-    proc = cli(GEN, STUDY, config, "--dry-run")
+    proc = run_script(GEN, STUDY, config, "--dry-run")
     line = one_line_error(proc)
     assert "share one classifier" in line
     assert "polish.sentiment.polemo2.classes = 4" in line and "russian.sentiment.rusentiment.classes = 3" in line

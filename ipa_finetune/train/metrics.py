@@ -6,17 +6,9 @@ cases without a model.
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-# Metrics a user may name in hyperparameters.metric_for_best_model; all but loss are "higher is better".
-METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "loss")
-
-
 # The mean over eval languages is logged as "eval__mean_<metric>": language names start with a letter
 # or digit, so it cannot be mistaken for a language's "eval_<language>_<metric>".
 MEAN = "_mean"
-
-
-def greater_is_better(metric):
-    return metric != "loss"
 
 
 def classification_metrics(labels, predictions, num_classes):
@@ -44,8 +36,3 @@ def majority_baseline(labels):
     if len(labels) == 0:
         return 0.0
     return float(np.bincount(labels).max() / len(labels))
-
-
-def mean_over_languages(per_language, metric):
-    """Mean of one metric over languages: {lang: {metric: value}} -> float."""
-    return float(np.mean([m[metric] for m in per_language.values()]))

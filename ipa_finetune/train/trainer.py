@@ -14,8 +14,9 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from ..config.schema import METRICS, higher_is_better
 from .data import collator
-from .metrics import MEAN, METRIC_NAMES, classification_metrics, greater_is_better
+from .metrics import MEAN, classification_metrics
 
 log = logging.getLogger("ipa_finetune")
 # the file-only logger of train.log (the Trainer already prints its logs on the console)
@@ -32,7 +33,7 @@ class MultiLanguageTrainer(Trainer):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if eval_dataset is None and isinstance(self.eval_dataset, dict):
             means = {}
-            for m in METRIC_NAMES:
+            for m in METRICS:
                 keys = [f"{metric_key_prefix}_{lang}_{m}" for lang in self.eval_dataset]
                 if all(k in metrics for k in keys):
                     means[f"{metric_key_prefix}_{MEAN}_{m}"] = float(np.mean([metrics[k] for k in keys]))
@@ -165,7 +166,7 @@ def training_arguments(plan, prep, cpus):
         save_total_limit=2,
         load_best_model_at_end=True,
         metric_for_best_model=f"{MEAN}_{metric}",
-        greater_is_better=greater_is_better(metric),
+        greater_is_better=higher_is_better(metric),
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch // 5),  # about five loss lines per epoch
         train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch

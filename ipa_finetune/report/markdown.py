@@ -1,7 +1,9 @@
-"""Markdown rendering of a collected report: pure functions from `collect.Report` to text."""
+"""Markdown rendering of a collected report: pure functions from `build.Report` to text."""
 import json
 
-from .collect import STATES, higher_is_better, lang_label
+from ..config.schema import higher_is_better
+from .status import STATES
+from .tables import lang_label
 
 
 def table(headers, rows, align=None):

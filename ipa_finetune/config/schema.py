@@ -2,7 +2,7 @@
 
 Every check raises ConfigError with ONE line naming the file, the key, the value and what is valid,
 e.g. `unknown key 'hyperparameters.wamrup_ratio' in config/x.json; did you mean 'warmup_ratio'?`.
-config_loader parses and merges the files; this module only judges their content.
+loader.py parses and merges the files; this module only judges their content.
 """
 import collections
 import difflib
@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # A rule: `ok(value) -> bool` and the words that tell the user what would be valid.
 Rule = collections.namedtuple("Rule", "ok expected")
@@ -26,11 +26,26 @@ FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # usable as a str.forma
 # Schedulers of transformers' SchedulerType that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup", "inverse_sqrt")
+# Metrics a run reports per language and split (precision, recall and f1 are macro averages), and
+# that hyperparameters.metric_for_best_model may name. All but loss are "higher is better".
 METRICS = ("accuracy", "precision", "recall", "f1", "loss")
+LOWER_IS_BETTER = ("loss",)
 TASK_TYPES = ("classification",)
 DATA_FORMATS = ("json", "csv", "parquet")  # datasets' builders for local data files
-# Fields every job template gets from the slurm section itself, so slurm.fields must not set them.
-RESERVED_TEMPLATE_FIELDS = ("job_name", "cpus", "gpus", "timeout", "args")
+# Job template fields (the spec's "Job Templates"): the required ones, then the others the job
+# generators set per job. slurm.fields may set neither; it may override the installation's fields
+# `python` and `project_dir` (another python on the compute nodes) and add any of its own.
+REQUIRED_TEMPLATE_FIELDS = ("job_name", "cpus", "gpus", "timeout", "args")
+JOB_TEMPLATE_FIELDS = REQUIRED_TEMPLATE_FIELDS + (
+    "log", "run_id", "run_dir", "study", "model_type", "train_langs", "eval_langs", "output_dir",
+    "temp_config_name")
+GRID_ONLY_TEMPLATE_FIELDS = ("temp_config_name",)
+
+
+def higher_is_better(metric):
+    """Which way a metric improves: settings and epochs are chosen by its highest value (lowest for
+    a loss)."""
+    return metric not in LOWER_IS_BETTER
 
 
 def _is_int(v):
@@ -185,10 +200,11 @@ def validate_slurm_fields(fields, file_of):
     check_object(fields, "slurm.fields", file_of("slurm.fields"))
     for name, value in fields.items():
         dotted = f"slurm.fields.{name}"
-        if name in RESERVED_TEMPLATE_FIELDS:
-            where = f"slurm.{name}" if name in ("cpus", "gpus", "timeout") else "the job generator"
+        if name in JOB_TEMPLATE_FIELDS:
+            where = f"slurm.{name}" if name in ("cpus", "gpus", "timeout") else "the job generators"
             raise ConfigError(f"{file_of(dotted)}: {dotted} is not allowed; the template field "
-                              f"'{name}' is set by {where}")
+                              f"'{name}' is set by {where} for each job (per-job fields: "
+                              f"{', '.join(JOB_TEMPLATE_FIELDS)})")
         if not FIELD_NAME_RE.match(name):
             raise ConfigError(f"{file_of(dotted)}: slurm.fields key {show(name)} is not a valid "
                               "template field name; expected letters, digits and '_'")

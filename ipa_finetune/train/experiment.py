@@ -1,32 +1,42 @@
 """What one finetune-exp.py run is, decided before anything heavy is imported.
 
-plan_run() checks the command line against the config (model type, languages, checkpoint file) and
-fixes the run id and run directory, so that a finished run is recognised and skipped in a fraction of
-a second, without importing torch.
+plan_run() checks the command line against the study (model type, languages) and fixes the run id
+and run directory, so that a finished run is recognised and skipped in a fraction of a second,
+without importing torch.
 """
-import copy
 import dataclasses
 import os
 import shutil
 
-from . import runs
-from .config_loader import resolve_path, validate_languages, validate_model_type
-from .errors import CheckpointError, ConfigError
+from .. import runs
+from ..errors import ConfigError
 
 CHECKPOINTS_DIR = "checkpoints"   # Trainer checkpoints, one per epoch, deleted once results are written
 BEST_MODEL_DIR = "best_model"     # the best epoch's model + tokenizer, in HF format
 LOG_FILE = "train.log"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RunPlan:
-    cfg: dict               # resolved config (with --output-dir / --max-steps applied)
+    study: object           # config.study.Study, with --output-dir / --max-steps applied
     model_type: str
     train_langs: list
     eval_langs: list
     run_id: str
     run_dir: str
-    checkpoint: str         # absolute path of the nanoGPT ckpt.pt
+
+    @property
+    def cfg(self):
+        return self.study.cfg
+
+    @property
+    def model(self):
+        """The model type's ModelSpec: checkpoint and tokenizer."""
+        return self.study.model(self.model_type)
+
+    @property
+    def checkpoint(self):
+        return self.model.checkpoint
 
     @property
     def checkpoints_dir(self):
@@ -41,41 +51,26 @@ class RunPlan:
         return runs.results_path(self.run_dir)
 
 
-def checkpoint_path(cfg, model_type, must_exist=True):
-    """checkpoint_prefix/<model_prefix>/ckpt.pt (nanoGPT's layout); CheckpointError if missing."""
-    prefix = cfg["model_types"][model_type]["model_prefix"]
-    path = os.path.join(resolve_path(cfg["paths"]["checkpoint_prefix"]), prefix, "ckpt.pt")
-    if must_exist and not os.path.isfile(path):
-        raise CheckpointError(
-            f"checkpoint of model type '{model_type}' not found: {path} (from paths.checkpoint_prefix "
-            f"and model_types.{model_type}.model_prefix = '{prefix}')")
-    return path
-
-
-def _languages(cfg, langs, flag):
+def _languages(study, langs, flag):
     if len(set(langs)) != len(langs):
         raise ConfigError(f"{flag} names a language twice: {' '.join(langs)}")
-    validate_languages(cfg, langs)
+    study.check_languages(langs)
     return sorted(langs)
 
 
-def plan_run(cfg, model_type, train_langs, eval_langs, output_dir=None, max_steps=None):
+def plan_run(study, model_type, train_langs, eval_langs, output_dir=None, max_steps=None):
     """Validate the run's identity and fix its id and folder. --max-steps is recorded as the
     hyperparameter `max_steps`, so a shortened debug run never takes the place of the real one."""
-    cfg = copy.deepcopy(cfg)
-    validate_model_type(cfg, model_type)
-    train = _languages(cfg, train_langs, "--train-langs")
-    evals = _languages(cfg, eval_langs, "--eval-langs")
-    if max_steps is not None:
-        if max_steps < 1:
-            raise ConfigError(f"--max-steps {max_steps}: expected a number of steps >= 1")
-        cfg["hyperparameters"]["max_steps"] = max_steps
-    if output_dir is not None:
-        cfg["paths"]["results_dir"] = os.path.abspath(output_dir)
-    rid = runs.run_id(cfg, model_type, train, evals)
-    return RunPlan(cfg=cfg, model_type=model_type, train_langs=train, eval_langs=evals, run_id=rid,
-                   run_dir=runs.run_dir(cfg, rid),
-                   checkpoint=checkpoint_path(cfg, model_type, must_exist=False))
+    study.model(model_type)  # a known model type
+    train = _languages(study, train_langs, "--train-langs")
+    evals = _languages(study, eval_langs, "--eval-langs")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"--max-steps {max_steps}: expected a number of steps >= 1")
+    study = study.with_overrides(
+        hyperparameters=None if max_steps is None else {"max_steps": max_steps}, results_dir=output_dir)
+    rid = runs.run_id(study.cfg, model_type, train, evals)
+    return RunPlan(study=study, model_type=model_type, train_langs=train, eval_langs=evals, run_id=rid,
+                   run_dir=runs.run_dir(study.cfg, rid))
 
 
 def finished_message(plan):

@@ -1,7 +1,7 @@
 """The pipeline behind finetune-exp.py: validate, tokenize, train with the HF Trainer, evaluate, write.
 
-    plan = experiment.plan_run(cfg, "ipa", ["polish", "russian"], ["russian"])
-    results = training.run(plan, cpus=4)
+    plan = experiment.plan_run(study, "ipa", ["polish", "russian"], ["russian"])
+    results = pipeline.run(plan, cpus=4)
 
 Order of work, so that bad input fails before the first step and killed work is never lost:
 1. check the checkpoint file, tokenizer, every dataset split, column and label, and the model itself;
@@ -21,9 +21,11 @@ import sys
 import time
 import types
 
-from . import data, experiment, reporting, runs
-from .config_loader import dataset_spec, shared_classes
-from .errors import ConfigError
+from ..checkpoint import load_classifier
+from ..errors import ConfigError
+from ..files import write_json_atomic
+from . import data, experiment
+from . import results as records
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
 from .tokenization import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
@@ -105,11 +107,11 @@ def _roles(plan, lang):
         ["eval", "test"] if lang in plan.eval_langs else [])
 
 
-def _shared_classes(cfg, specs):
-    """One classifier for all the run's languages: the same number of classes (config_loader checks);
+def _shared_classes(study, specs):
+    """One classifier for all the run's languages: the same number of classes (the Study checks);
     differing label_names are only warned about, since they may be the same classes named in
     different languages."""
-    num_labels = shared_classes(cfg, specs)
+    num_labels = study.shared_classes(specs)
     names = {tuple(s.label_names) for s in specs.values() if s.label_names}
     if len(names) > 1:
         log.warning("the languages' label_names differ (%s): class id i is assumed to mean the same "
@@ -120,15 +122,13 @@ def _shared_classes(cfg, specs):
 
 def prepare(plan):
     """Load and validate tokenizer, data and model; tokenize. Raises UserError on any bad input."""
-    import hf_wrapper
-
-    cfg, mt = plan.cfg, plan.model_type
-    hp = cfg["hyperparameters"]
-    experiment.checkpoint_path(cfg, mt)  # exists
-    tokenizer = load_tokenizer(cfg, mt)
+    study, mt = plan.study, plan.model_type
+    cfg, hp = study.cfg, study.hyperparameters
+    checkpoint = plan.model.existing_checkpoint()
+    tokenizer = load_tokenizer(plan.model)
     langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
-    specs = {lang: dataset_spec(cfg, lang) for lang in langs}
-    num_labels = _shared_classes(cfg, specs)
+    specs = {lang: study.dataset(lang) for lang in langs}
+    num_labels = _shared_classes(study, specs)
     cache_dir = cfg["paths"]["hf_cache"]
     if cfg["wandb"]["enabled"]:
         try:
@@ -140,10 +140,9 @@ def prepare(plan):
 
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first]) or [f"LABEL_{i}" for i in range(num_labels)]
-    model = hf_wrapper.NanoGPTForSequenceClassification.from_nanogpt_checkpoint(
-        plan.checkpoint, num_labels, seed=hp["seed"], dropout=hp.get("dropout"),
-        id2label=dict(enumerate(names)))
-    check_vocab_coverage(tokenizer, model.config.vocab_size, plan.checkpoint)
+    model = load_classifier(checkpoint, num_labels, seed=hp["seed"], dropout=hp.get("dropout"),
+                            id2label=dict(enumerate(names)))
+    check_vocab_coverage(tokenizer, model.config.vocab_size, checkpoint)
     model.config.pad_token_id = model.config.eos_token_id = tokenizer.eos_token_id
     max_length = min(model.config.block_size, hp["max_length"])
 
@@ -167,7 +166,7 @@ def run(plan, cpus, save_model=True, fresh=False):
     """Train and evaluate one run; returns the results dict (also written to results.json).
     fresh (--force): once everything is validated, drop earlier results and checkpoints.
     Raises Interrupted (nothing written but the checkpoint) when a stop signal ended training early."""
-    from .hf_trainer import build_trainer, last_complete_checkpoint
+    from .trainer import build_trainer, last_complete_checkpoint
 
     started = time.time()
     os.makedirs(plan.run_dir, exist_ok=True)
@@ -226,20 +225,20 @@ def _final_metrics(trainer, prep, plan):
 def finish(plan, trainer, prep, output, started, save_model):
     hp = plan.cfg["hyperparameters"]
     metric = hp["metric_for_best_model"]
-    records = reporting.history(trainer.state.log_history, plan.eval_langs, metric)
-    best = reporting.best_record(records, trainer.state.best_global_step)
+    history = records.history(trainer.state.log_history, plan.eval_langs, metric)
+    best = records.best_record(history, trainer.state.best_global_step)
     metrics = _final_metrics(trainer, prep, plan)
     best_dir = None
     if save_model:
         path = os.path.join(plan.run_dir, experiment.BEST_MODEL_DIR)
         trainer.save_model(path)  # weights, config.json and (as processing_class) the tokenizer
         best_dir = experiment.BEST_MODEL_DIR
-    results = reporting.build_results(
-        plan, metrics=metrics, records=records, best=best, train_examples=len(prep.train),
+    results = records.build_results(
+        plan, metrics=metrics, records=history, best=best, train_examples=len(prep.train),
         train_speed=output.metrics.get("train_samples_per_second"), wall_time=time.time() - started,
         device=device_name(), best_model_dir=best_dir)
-    runs.write_json_atomic(plan.results_file, results)
+    write_json_atomic(plan.results_file, results)
     shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
     log.info("results written to %s", plan.results_file)
-    print(reporting.format_table(results))
+    print(records.format_table(results))
     return results

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 
-from .errors import DataError
+from ..errors import DataError
 from .labels import label_encoder, validate_labels, where
 
 # Bump when the encoding below changes, so old cached token ids are not reused.

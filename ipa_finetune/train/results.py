@@ -1,15 +1,16 @@
 """results.json and the end-of-run table: pure functions of what training produced.
 
-The schema is docs/architecture.md's (schema_version 1).
+The schema is docs/architecture.md's (runs.SCHEMA_VERSION).
 """
 import datetime
 import importlib.metadata
 import platform
 import subprocess
 
-from . import runs
-from .cli import PROJECT_ROOT
-from .metrics import MEAN, METRIC_NAMES
+from .. import runs
+from ..cli import PROJECT_ROOT
+from ..config.schema import METRICS
+from .metrics import MEAN
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "accelerate", "scikit-learn", "numpy")
 
@@ -46,7 +47,7 @@ def history(log_history, eval_langs, metric):
     by_step = {}
     for entry in log_history:
         for lang in eval_langs:
-            got = {m: entry[f"eval_{lang}_{m}"] for m in METRIC_NAMES if f"eval_{lang}_{m}" in entry}
+            got = {m: entry[f"eval_{lang}_{m}"] for m in METRICS if f"eval_{lang}_{m}" in entry}
             if got:
                 by_step.setdefault(entry["step"], {})[lang] = got
     records = []

@@ -1,6 +1,7 @@
 """Launching planned jobs: write the scripts, then submit them with sbatch, run them here (--local), or
 only show them (--dry-run); keep a manifest of what was submitted. The side effects of
-grid-search.py and finetuning-generator.py live here; what to run is ipa_finetune.jobs.
+grid-search.py and finetuning-generator.py live here; what to run is jobs.py, how a script looks
+templates.py, what Slurm says slurm.py, what was submitted manifest.py.
 
 Re-run rules (a launcher can be run again after any failure, and submits no duplicate):
 - a job whose run dir has results.json is skipped (unless --force);
@@ -10,11 +11,11 @@ Re-run rules (a launcher can be run again after any failure, and submits no dupl
   results.json is submitted again;
 - when squeue cannot tell (not installed, controller down), manifest jobs are not resubmitted.
 
-    exit_code = launch(planned, template, template_path, cfg, settings, Options(dry_run=True))
+    setup = setup_from_args(args, "finetune-template.sh")
+    planned = jobs.plan_transfer_jobs(setup.study, setup.config_files, setup.model_types)
+    exit_code = launch(planned, setup)
 """
 import dataclasses
-import datetime
-import json
 import os
 import shutil
 import subprocess
@@ -22,22 +23,18 @@ import sys
 
 from tqdm import tqdm
 
+from ..cli import PROJECT_ROOT
+from ..config.reading import find_config_file
+from ..config.schema import SLURM_TIME
+from ..config.study import study_from_args
+from ..errors import UserError
+from ..files import write_json_atomic, write_text_atomic
 from . import jobs as jobs_mod
-from . import runs
-from .cli import PROJECT_ROOT
-from .config_loader import config_from_args, find_config_file, shared_classes, validate_model_type
-from .config_schema import SLURM_TIME
-from .errors import UserError
+from . import templates
+from .manifest import append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest
+from .slurm import FINAL_STATES, SubmitError, queue_states, sbatch
 
-MANIFEST = "manifest.jsonl"
 DEFAULT_MAX_JOBS = 100
-# squeue states after which a job no longer runs (anything else listed counts as still active).
-FINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
-                "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "SPECIAL_EXIT", "TIMEOUT"}
-
-
-class SubmitError(UserError):
-    """sbatch is missing or refused a job."""
 
 
 @dataclasses.dataclass
@@ -105,35 +102,45 @@ def settings_from_args(args, cfg, output_dir, python=sys.executable, project_dir
                              project_dir=project_dir or PROJECT_ROOT)
 
 
-def model_types_from_args(args, cfg):
-    types = args.model_type or list(cfg["model_types"])
+def model_types_from_args(args, study):
+    types = args.model_type or list(study.models)
     for t in types:
-        validate_model_type(cfg, t)
+        study.model(t)  # a known model type
     return list(dict.fromkeys(types))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class LaunchSetup:
     """What both launchers resolve from their arguments before planning jobs."""
-    cfg: dict
-    options: object
+    study: object           # config.study.Study
+    options: Options
     model_types: list
     template_path: str
     template: str
-    settings: object
-    config_files: list
+    settings: jobs_mod.Settings
+    config_files: list      # absolute: jobs start elsewhere
+
+    @property
+    def cfg(self):
+        return self.study.cfg
 
 
 def setup_from_args(args, template_name):
-    """Config, options, model types, template and settings from a launcher's parsed arguments."""
-    cfg = config_from_args(args)
+    """Study, options, model types, template and settings from a launcher's parsed arguments."""
+    study = study_from_args(args)
     options = options_from_args(args)
-    model_types = model_types_from_args(args, cfg)
-    template_path = jobs_mod.find_template(args.template, template_name)
-    template = jobs_mod.load_template(template_path)
-    settings = settings_from_args(args, cfg, args.output_dir or default_output_dir(cfg))
-    return LaunchSetup(cfg, options, model_types, template_path, template, settings,
+    model_types = model_types_from_args(args, study)
+    template_path = templates.find_template(args.template, template_name)
+    template = templates.load_template(template_path)
+    settings = settings_from_args(args, study.cfg, args.output_dir or default_output_dir(study.cfg))
+    return LaunchSetup(study, options, model_types, template_path, template, settings,
                        [find_config_file(p) for p in args.config])
+
+
+def plan_line(what, setup):
+    """`<what> x <n> model types (<names>)`: the line a launcher starts with."""
+    types = setup.model_types
+    return f"{what} x {len(types)} model types ({', '.join(types)})"
 
 
 def default_output_dir(cfg):
@@ -142,86 +149,11 @@ def default_output_dir(cfg):
 
 # ----------------------------------------------------------------------------- manifest
 
-def manifest_path(output_dir):
-    return os.path.join(output_dir, MANIFEST)
-
-
-def read_manifest(output_dir):
-    """The manifest's entries in order; a line that is not JSON (an interrupted write) is skipped."""
-    path = manifest_path(output_dir)
-    if not os.path.isfile(path):
-        return []
-    entries = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                print(f"warning: {path}:{n} is not a JSON line; ignored", file=sys.stderr)
-    return entries
-
-
-def append_manifest(output_dir, entry):
-    """One JSON line, flushed to disk before the next job is submitted."""
-    with open(manifest_path(output_dir), "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def manifest_entry(job, job_id, script, output_dir):
-    """docs/architecture.md's manifest line, plus the run's model type, languages and (grid) the
-    hyperparameter override and its config file."""
-    entry = {"job_id": job_id, "job_name": job.name, "script": script, "run_id": job.run_id,
-             "run_dir": job.run_dir, "log": jobs_mod.log_path(output_dir, job.name, job_id),
-             "args": list(job.args), "model_type": job.model_type,
-             "train_langs": list(job.train_langs), "eval_langs": list(job.eval_langs)}
-    if job.hyperparameters is not None:
-        entry.update(hyperparameters=job.hyperparameters, temp_config=job.temp_config)
-    entry["submitted_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return entry
-
-
-def parse_squeue(stdout):
-    """`squeue -h -o %i|%T` output -> {job id: state}."""
-    states = {}
-    for line in stdout.splitlines():
-        if "|" in line:
-            job_id, state = line.strip().split("|", 1)
-            states[job_id] = state.split()[0] if state.strip() else "UNKNOWN"
-    return states
-
-
-def slurm_states(job_ids):
-    """{job id: state} for the ids squeue still knows (forgotten ids are absent); None when squeue
-    cannot tell (not installed, controller unreachable)."""
-    if not job_ids:
-        return {}
-    if shutil.which("squeue") is None:
-        return None
-    ids = sorted(set(job_ids), key=lambda i: (len(i), i))
-    states = {}
-    for start in range(0, len(ids), 200):  # keep the command line short
-        chunk = ids[start:start + 200]
-        proc = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T", "-j", ",".join(chunk)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            if "Invalid job id" in proc.stderr:  # every id of the chunk is forgotten
-                continue
-            return None
-        states.update(parse_squeue(proc.stdout))
-    return states
-
-
 def classify_submitted(jobs, entries, states):
     """(to_submit, active, unknown): `active` are jobs whose latest Slurm job in the manifest is still
     queued or running; `unknown` those whose state could not be read (states is None)."""
-    latest = {}
-    for entry in entries:
-        if entry.get("job_id") not in (None, "local"):
-            latest[entry.get("run_id")] = str(entry["job_id"])
+    latest = {run: str(e["job_id"]) for run, e in
+              latest_per_run([e for e in entries if e.get("job_id") != "local"]).items()}
     to_submit, active, unknown = [], [], []
     for job in jobs:
         job_id = latest.get(job.run_id)
@@ -238,38 +170,17 @@ def classify_submitted(jobs, entries, states):
 
 # ----------------------------------------------------------------------------- the outside world
 
-def write_file(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 def write_job_files(job_list, scripts, output_dir):
     """Each job's script (and its grid hyperparameter config); returns the script paths."""
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
     paths = []
     for job, text in zip(job_list, scripts):
         if job.temp_config:
-            runs.write_json_atomic(job.temp_config, jobs_mod.hyperparameter_config(job.hyperparameters))
+            write_json_atomic(job.temp_config, jobs_mod.hyperparameter_config(job.hyperparameters))
         path = os.path.join(output_dir, f"{job.name}.sh")
-        write_file(path, text, 0o755)
+        write_text_atomic(path, text, mode=0o755)
         paths.append(path)
     return paths
-
-
-def sbatch(script):
-    """Submit one script; returns the job id. The only call to sbatch."""
-    proc = subprocess.run(["sbatch", "--parsable", script], capture_output=True, text=True,
-                          cwd=os.path.dirname(script))
-    job_id = proc.stdout.strip().split(";")[0]
-    if proc.returncode != 0 or not job_id.isdigit():
-        message = " ".join((proc.stderr.strip() or proc.stdout.strip() or
-                            f"exit status {proc.returncode}").split())
-        raise SubmitError(message)
-    return job_id
 
 
 def submit_all(job_list, paths, output_dir):
@@ -312,14 +223,15 @@ def run_local(job_list, paths, output_dir, cpus, project_dir):
 
 # ----------------------------------------------------------------------------- the whole launch
 
-def check_before_launch(job_list, template, template_path, cfg, settings, options):
+def check_before_launch(job_list, setup):
     """Everything that can be wrong, before the first side effect. Returns each job's fields."""
-    jobs_mod.check_slurm_fields(cfg)
+    template, template_path, cfg, settings, options = (
+        setup.template, setup.template_path, setup.cfg, setup.settings, setup.options)
     for job in job_list:  # cross-lingual jobs need one label set; fail here, not in the 40th job
-        shared_classes(cfg, job.train_langs + job.eval_langs)
-    fields = [jobs_mod.job_fields(job, cfg, settings) for job in job_list]
-    jobs_mod.check_fields(template, template_path, fields)
-    unused = jobs_mod.unused_config_fields(template, cfg, template_path)
+        setup.study.shared_classes(job.train_langs + job.eval_langs)
+    fields = [templates.job_fields(job, cfg, settings) for job in job_list]
+    templates.check_fields(template, template_path, fields)
+    unused = templates.unused_config_fields(template, cfg, template_path)
     if unused:
         print(f"note: the template {template_path} does not use slurm.fields {', '.join(unused)}; to "
               f"use them, copy it, add lines such as `#SBATCH --{unused[0]}={{{unused[0]}}}` and pass "
@@ -336,8 +248,11 @@ def jobs_left(job_list, output_dir, force, what):
     print(f"{len(job_list)} {what} planned", end="")
     print(f"; {len(finished)} skipped: results.json exists (--force re-runs them)" if finished else "")
     run_ids = {job.run_id for job in to_run}
-    entries = [e for e in read_manifest(output_dir) if e.get("run_id") in run_ids]
-    states = slurm_states([str(e["job_id"]) for e in entries if e.get("job_id") not in (None, "local")])
+    entries, problems = read_manifest(manifest_path(output_dir))
+    for where, reason in problems:
+        print(f"warning: {where} is {reason}; ignored", file=sys.stderr)
+    entries = [e for e in entries if e.get("run_id") in run_ids]
+    states = queue_states([str(e["job_id"]) for e in entries if e.get("job_id") not in (None, "local")])
     to_run, active, unknown = classify_submitted(to_run, entries, states)
     if active:
         print(f"{len(active)} skipped: already queued or running in Slurm (see "
@@ -348,9 +263,10 @@ def jobs_left(job_list, output_dir, force, what):
     return to_run
 
 
-def launch(job_list, template, template_path, cfg, settings, options, what="jobs"):
+def launch(job_list, setup, what="jobs"):
     """Check, then write, then submit / run / show `job_list`. Returns the process exit code."""
-    fields = check_before_launch(job_list, template, template_path, cfg, settings, options)
+    settings, options = setup.settings, setup.options
+    fields = check_before_launch(job_list, setup)
     by_name = dict(zip((j.name for j in job_list), fields))
     to_run = jobs_left(job_list, settings.output_dir, options.force, what)
     if not to_run:
@@ -360,7 +276,7 @@ def launch(job_list, template, template_path, cfg, settings, options, what="jobs
         raise UserError(f"{len(to_run)} jobs to {'run' if options.local else 'submit'}, more than "
                         f"--max-jobs {options.max_jobs}; add --yes to go ahead (or --dry-run to see them)")
 
-    scripts = [jobs_mod.render(template, by_name[job.name]) for job in to_run]
+    scripts = [templates.render(setup.template, by_name[job.name]) for job in to_run]
     paths = write_job_files(to_run, scripts, settings.output_dir)
     if options.dry_run:
         print(f"dry run: {len(paths)} job scripts written to {settings.output_dir} "

@@ -1,7 +1,8 @@
 """The tokenizer of a model type, as a transformers fast tokenizer.
 
 A model type's tokenizer is named by `model_types.<type>.tokenizer` and found under
-`paths.tokenizer_prefix`, in one of two forms (the first that exists wins):
+`paths.tokenizer_prefix`, in one of two forms (the first that exists wins; config/study.py's
+ModelSpec.tokenizer_files looks):
 
 1. `<tokenizer_prefix>/<name>-vocab.json` + `<name>-merges.txt`: a byte-level BPE as the `tokenizers`
    library's `ByteLevelBPETokenizer.save_model(dir, name)` writes it (what nanoGPT users train);
@@ -14,35 +15,8 @@ vocabulary, since a token added now would have no trained embedding.
 """
 import hashlib
 import json
-import os
 
-from .config_loader import resolve_path
-from .errors import CheckpointError, ConfigError
-
-DEFAULT_EOS = "<|endoftext|>"
-
-
-def eos_token_for(cfg, model_type):
-    entry = (cfg.get("model_types") or {}).get(model_type) or {}
-    return entry.get("eos_token") or (cfg.get("tokenizer") or {}).get("eos_token") or DEFAULT_EOS
-
-
-def tokenizer_paths(cfg, model_type):
-    """-> (kind, paths): ("bpe", [vocab, merges]) or ("json", [tokenizer.json]); ConfigError if neither
-    form exists (the message lists what was looked for)."""
-    name = cfg["model_types"][model_type]["tokenizer"]
-    prefix = resolve_path(cfg["paths"]["tokenizer_prefix"])
-    vocab = os.path.join(prefix, f"{name}-vocab.json")
-    merges = os.path.join(prefix, f"{name}-merges.txt")
-    whole = os.path.join(prefix, name, "tokenizer.json")
-    if os.path.isfile(vocab) and os.path.isfile(merges):
-        return "bpe", [vocab, merges]
-    if os.path.isfile(whole):
-        return "json", [whole]
-    half = f" ({vocab} exists but {merges} does not)" if os.path.isfile(vocab) else ""
-    raise ConfigError(
-        f"tokenizer '{name}' of model type '{model_type}' not found: expected {vocab} + {merges}, "
-        f"or {whole}{half}; check model_types.{model_type}.tokenizer and paths.tokenizer_prefix")
+from ..errors import CheckpointError, ConfigError
 
 
 def _backend(kind, paths):
@@ -51,7 +25,7 @@ def _backend(kind, paths):
     try:
         if kind == "bpe":
             # Not GPT2TokenizerFast(vocab_file=, merges_file=): in transformers 5 it silently builds an
-            # empty tokenizer from these files (docs/stack-facts).
+            # empty tokenizer from these files (a test checks the ids against the tokenizers library).
             return ByteLevelBPETokenizer(paths[0], paths[1])._tokenizer
         return Tokenizer.from_file(paths[0])
     except Exception as e:  # malformed JSON, bad merges line, ...
@@ -59,18 +33,19 @@ def _backend(kind, paths):
         raise ConfigError(f"cannot read tokenizer {' + '.join(paths)}: {msg}") from None
 
 
-def load_tokenizer(cfg, model_type):
-    """-> PreTrainedTokenizerFast with eos = pad = the configured end-of-document token, right padding
-    (the classifier pools each row's last real token, found from the attention mask)."""
+def load_tokenizer(model):
+    """The tokenizer of a model type (a config.study.ModelSpec) -> PreTrainedTokenizerFast with eos =
+    pad = the configured end-of-document token, right padding (the classifier pools each row's last
+    real token, found from the attention mask)."""
     from transformers import PreTrainedTokenizerFast
 
-    kind, paths = tokenizer_paths(cfg, model_type)
+    kind, paths = model.tokenizer_files()
     backend = _backend(kind, paths)
-    eos = eos_token_for(cfg, model_type)
+    eos = model.eos_token
     if backend.token_to_id(eos) is None:
         raise ConfigError(
             f"end-of-document token {eos!r} is not in the vocabulary of tokenizer {' + '.join(paths)}; "
-            f"set tokenizer.eos_token (or model_types.{model_type}.eos_token) to a token it has")
+            f"set tokenizer.eos_token (or model_types.{model.name}.eos_token) to a token it has")
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=eos, pad_token=eos,
                                   padding_side="right")
     tok.source_files = paths  # where it came from, for messages

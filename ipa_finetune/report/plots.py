@@ -6,14 +6,15 @@ state, safe to call from tests and from a Slurm job.
 import math
 import os
 import re
-import tempfile
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from .collect import higher_is_better, lang_label
+from ..config.schema import higher_is_better
+from ..files import write_atomic
+from .tables import lang_label
 
 DPI = 200                 # crisp in print at a column's width
 SEQUENTIAL = "viridis"    # perceptually uniform, colour-blind safe, greyscale-monotone
@@ -74,18 +75,8 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
 
 
 def save_png_atomic(fig, path):
-    """savefig to a temp file beside `path`, then rename: no half-written PNG."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """savefig through files.write_atomic: no half-written PNG."""
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def safe_name(*parts):

@@ -1,0 +1,92 @@
+"""The whole report: read the runs and the manifests, compute every table, write report.md, runs.csv
+and the figures (atomically) into one folder.
+
+    report = build_report(["results/demo"], metric="f1", manifests=["jobs/generated/demo/manifest.jsonl"])
+    text = write_report(report, "results/demo/report")
+"""
+import os
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+from ..files import write_text_atomic
+from ..launch.manifest import latest_per_run, read_manifest
+from ..launch.slurm import job_state
+from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
+from .status import job_statuses
+from .tables import csv_text, grid_summary, run_rows, transfer_tables
+
+
+@dataclass
+class Report:
+    metric: str
+    split: str
+    results_dirs: list
+    runs: list
+    bad: list                       # BadFile: skipped results.json files
+    tables: list                    # TransferTable
+    grid: list                      # GridRow
+    missing: list                   # (path, lang) lacking the metric on the eval split
+    manifests: list = field(default_factory=list)
+    jobs: object = None             # list of JobStatus, or None when no manifest was read
+    manifest_problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    figures: list = field(default_factory=list)   # (title, file name relative to the report)
+
+
+def read_manifests(paths):
+    """(entries, problems) of the generators' manifest.jsonl files: a run submitted several times is
+    kept once, with its latest submission; a bad line is a BadFile, skipped."""
+    entries, problems = [], []
+    for path in paths:
+        found, bad = read_manifest(path)
+        entries += found
+        problems += [BadFile(where, reason) for where, reason in bad]
+    return list(latest_per_run(entries).values()), problems
+
+
+def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=job_state,
+                 log_lines=15):
+    """Read everything and compute every table. Raises UserError for an unknown metric or split."""
+    if split not in SPLITS:
+        raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
+    runs, bad = load_results(results_dirs)
+    known = available_metrics(runs)
+    if runs and metric not in known:
+        raise UserError(f"--metric {metric!r} is in no results.json under "
+                        f"{', '.join(results_dirs)}; available: {', '.join(known)}")
+    report = Report(metric, split, list(results_dirs), runs, bad, transfer_tables(runs, metric, split),
+                    grid_summary(runs, metric), missing_values(runs, metric), list(manifests))
+    if manifests:
+        entries, report.manifest_problems = read_manifests(manifests)
+        report.jobs = job_statuses(entries, slurm, log_lines)
+    return report
+
+
+def default_out_dir(results_dirs, runs, from_config_root=None, config_study=None):
+    """<results_dir>/<study>/report when the runs are one study found under one folder (the study's
+    folder or its parent) or a config's results_dir, else ./report."""
+    studies = {r.study for r in runs} or ({config_study} if config_study else set())
+    if len(studies) == 1:
+        study = studies.pop()
+        if from_config_root:
+            return os.path.join(from_config_root, study, "report")
+        if len(results_dirs) == 1:
+            d = results_dirs[0]
+            if os.path.basename(os.path.realpath(d)) == study:
+                return os.path.join(d, "report")
+            if os.path.isdir(os.path.join(d, study)):
+                return os.path.join(d, study, "report")
+    return "report"
+
+
+def write_report(report, out_dir, digits=3, plots=True):
+    """Heatmaps, runs.csv and report.md into out_dir, each atomically. Returns the Markdown text."""
+    from .markdown import render_report
+    if plots:
+        from .plots import transfer_heatmaps
+        for t in report.tables:
+            report.figures += transfer_heatmaps(t, out_dir, digits)
+    write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs)))
+    text = render_report(report, digits)
+    write_text_atomic(os.path.join(out_dir, "report.md"), text)
+    return text
