@@ -152,7 +152,9 @@ def _status(e, slurm, info, log_lines):
         tail = log_tail(log, log_lines)
         if tail is None:
             detail, tail = f"{detail}; log not found", ()
-    if elapsed is None and log and state != "pending":
+    if state == "pending":
+        elapsed = None  # not started: squeue's 0:00 says nothing
+    elif elapsed is None and log:
         elapsed = log_elapsed(log)
     return JobStatus(job_id, name, str(e.get("run_id") or ""), e["run_dir"], str(e.get("script") or ""),
                      log, state, detail, tail, None if slurm_state == FORGOTTEN else slurm_state, elapsed)
