@@ -402,6 +402,8 @@ def test_status_page_of_array_tasks_alive_finished_and_forgotten(tmp_path, study
 def test_log_endings_and_elapsed_formats(tmp_path):
     assert slurm.normal_elapsed("0:01") == "0:00:01" and slurm.normal_elapsed("2-01:02:03") == "2-1:02:03"
     assert slurm.parse_squeue("22_3|CANCELLED by 0|00:00:05\n") == {"22_3": slurm.JobInfo("CANCELLED", "0:00:05")}
+    # sacct's line for array tasks not started yet: one entry per task, so none looks forgotten
+    assert set(slurm.parse_squeue("22_[4-6,9%2]|PENDING|00:00:00\n")) == {"22_4", "22_5", "22_6", "22_9"}
     log = tmp_path / "x.out"
     for text, state in [("x\nslurmstepd: error: *** JOB 8 ON n CANCELLED AT 2026-01-01T00:00:00 ***\n"
                          "interrupted at step 12 by SIGTERM: checkpoint saved\n", "INTERRUPTED"),

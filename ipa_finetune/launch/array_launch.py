@@ -47,15 +47,15 @@ def write_chunks(chunks, setup, fields_by_name):
     """Every array's script, its job list when it is new, and the grid configs its jobs read. A job
     list already on disk is never rewritten: queued tasks may be reading it."""
     scripts = render_chunks(chunks, setup, fields_by_name)
+    for chunk in chunks:  # before anything is written
+        if os.path.exists(chunk.job_list) and arrays.read_job_list(chunk.job_list) != list(chunk.lines):
+            raise UserError(f"job list {chunk.job_list} exists with other lines; move it away (its "
+                            "tasks must have ended) and run the same command again")
     os.makedirs(os.path.join(setup.settings.output_dir, "logs"), exist_ok=True)
     for chunk, script in zip(chunks, scripts):
         write_grid_configs(job for _, job in chunk.tasks)
-        text = arrays.job_list_text(chunk)
         if not os.path.exists(chunk.job_list):
-            write_text_atomic(chunk.job_list, text)
-        elif arrays.read_job_list(chunk.job_list) != list(chunk.lines):
-            raise UserError(f"job list {chunk.job_list} exists with other lines; move it away (its "
-                            "tasks must have ended) and run the same command again")
+            write_text_atomic(chunk.job_list, arrays.job_list_text(chunk))
         write_text_atomic(chunk.script, script, mode=0o755)
 
 

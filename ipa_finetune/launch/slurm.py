@@ -80,14 +80,30 @@ def sbatch(script, *options):
 
 def parse_squeue(stdout):
     """`squeue -h -o %i|%T[|%M]` (or `sacct -n -P -o JobID,State[,Elapsed]`) output -> {job id:
-    JobInfo}. sacct's "CANCELLED by 0" is CANCELLED."""
+    JobInfo}. sacct's "CANCELLED by 0" is CANCELLED; tasks not started yet, which sacct (and squeue
+    without -r) shows as one line `22_[2-5,7%2]`, get a line each."""
     info = {}
     for line in stdout.splitlines():
         if "|" in line:
             job_id, state, *rest = line.strip().split("|")
             elapsed = normal_elapsed(rest[0]) if rest else None
-            info[job_id] = JobInfo(state.split()[0] if state.strip() else FORGOTTEN, elapsed)
+            for one in task_ids(job_id):
+                info[one] = JobInfo(state.split()[0] if state.strip() else FORGOTTEN, elapsed)
     return info
+
+
+def task_ids(job_id):
+    """["22_2", "22_3", "22_7"] for "22_[2-3,7%2]"; [job_id] for any other id."""
+    base, _, spec = job_id.partition("_[")
+    if not spec.endswith("]"):
+        return [job_id]
+    out = []
+    for part in spec[:-1].split("%")[0].split(","):
+        first, _, last = part.partition("-")
+        if not first.isdigit() or not (last.isdigit() or not last):
+            return [job_id]
+        out += [f"{base}_{i}" for i in range(int(first), int(last or first) + 1)]
+    return out
 
 
 def _ask(command, job_ids, forgotten_error):
