@@ -7,6 +7,7 @@ manifests) and writes report.md, runs.csv and heatmap PNGs to the output folder.
 Examples:
     python collect-results.py results/rus-pol-sentiment --split test
     python collect-results.py --config config/finetune-rus-pol-sentiment.json --metric accuracy
+    python collect-results.py --config config/finetune-rus-pol-sentiment.json --status
 """
 import argparse
 import os
@@ -15,9 +16,11 @@ import sys
 from ipa_finetune.cli import exit_on_user_error
 from ipa_finetune.errors import UserError
 from ipa_finetune.launch.manifest import find_manifests
-from ipa_finetune.launch.slurm import job_state
+from ipa_finetune.launch.slurm import Lookup
 from ipa_finetune.report import build
 from ipa_finetune.report.collect import SPLITS
+from ipa_finetune.report.status import job_statuses
+from ipa_finetune.report.status_view import render_status
 
 EPILOG = """\
 With --config and no RESULTS_DIR, the results come from paths.results_dir/<study> of the config,
@@ -59,7 +62,12 @@ def parse_args(argv=None):
                    help="print the resolved --config (each value with the file that set it) "
                         "and exit")
     p.add_argument("--no-slurm", action="store_true",
-                   help="do not ask scontrol for job states (jobs without results: state unknown)")
+                   help="do not ask squeue/sacct for job states (jobs without results: state unknown, "
+                        "or what their log says)")
+    p.add_argument("--status", action="store_true",
+                   help="only the job status: every job of the manifests (array tasks included) with "
+                        "its state, Slurm state, elapsed time and, for failed jobs, the end of its log; "
+                        "printed, nothing written")
     return p.parse_args(argv)
 
 
@@ -114,9 +122,11 @@ def main(argv=None):
     if args.digits < 0 or args.log_lines < 0:
         raise UserError(f"--digits {args.digits} / --log-lines {args.log_lines}: must be >= 0")
     cfg, dirs, root, manifests, notes = resolve_inputs(args)
+    slurm = (lambda job_id: None) if args.no_slurm else Lookup()
+    if args.status:
+        return show_status(manifests, slurm, args.log_lines)
     metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get(
         "metric_for_best_model") or "f1"
-    slurm = (lambda job_id: None) if args.no_slurm else job_state
     report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines)
     report.notes += notes
     out = args.out or build.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
@@ -124,6 +134,15 @@ def main(argv=None):
     sys.stdout.write(text)
     print(f"collect-results.py: wrote {os.path.join(out, 'report.md')}, runs.csv and "
           f"{len(report.figures)} figure(s); {len(report.bad)} file(s) skipped", file=sys.stderr)
+
+
+def show_status(manifests, slurm, log_lines):
+    """--status: the job status page on stdout; nothing is written."""
+    if not manifests:
+        raise UserError("--status: no manifest.jsonl to read; give --config CONFIG of a launched study "
+                        "(its manifests are under paths.jobs_dir/<study>) or --manifest PATH")
+    entries, problems = build.read_manifests(manifests)
+    sys.stdout.write(render_status(job_statuses(entries, slurm, log_lines), manifests, problems))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,30 @@
 #                      (SlurmdParameters=config_overrides) so realistic templates run here.
 #   LOCAL_SLURM_GPUS   fake GPUs (symlinks to /dev/null) the node advertises (default 1), so scripts with
 #                      `#SBATCH --gpus=N` are accepted; jobs then see CUDA_VISIBLE_DEVICES but no GPU.
+#   LOCAL_SLURM_EXTRA  extra slurm.conf lines, e.g. "MaxArraySize=5" (one setting per line)
+#
+# A second, independent cluster beside the first (its own controller, node daemon, state, ports and
+# slurm.conf; the same munge): set SLURM_CONF to a file of its own, which is written instead of
+# /etc/slurm/slurm.conf (gres.conf beside it), plus its own LOCAL_SLURM_DIR and LOCAL_SLURM_PORT_BASE
+# (SlurmctldPort = base, SlurmdPort = base + 1; the first cluster has Slurm's 6817 and 6818). Every
+# Slurm command run with that SLURM_CONF in its environment talks to the second cluster:
+#   export SLURM_CONF=/tmp/s2/slurm.conf LOCAL_SLURM_DIR=/tmp/s2 LOCAL_SLURM_PORT_BASE=7817
+#   LOCAL_SLURM_EXTRA="MaxArraySize=5" scripts/local-slurm.sh start; sbatch ...; scripts/local-slurm.sh stop
+# A second cluster leaves munge running when it stops (the first cluster may still need it).
 # Facts behind each slurm.conf line: shared/notes/local-slurm.md.
 set -euo pipefail
 
 DIR="${LOCAL_SLURM_DIR:-/tmp/ipa-finetune-slurm}"
-CONF=/etc/slurm/slurm.conf
-GRES_CONF=/etc/slurm/gres.conf
+CONF="${SLURM_CONF:-/etc/slurm/slurm.conf}"
+GRES_CONF="$(dirname "$CONF")/gres.conf"
+SECOND=0   # 1: a cluster of its own beside the first (SLURM_CONF set)
+[ -n "${SLURM_CONF:-}" ] && [ "$CONF" != /etc/slurm/slurm.conf ] && SECOND=1
+PORT_BASE="${LOCAL_SLURM_PORT_BASE:-}"
+if [ "$SECOND" = 1 ] && [ -z "$PORT_BASE" ]; then
+  echo "local-slurm: error: with SLURM_CONF=$CONF, set LOCAL_SLURM_PORT_BASE too (e.g. 7817): the first cluster has the default ports" >&2
+  exit 2
+fi
+export SLURM_CONF="$CONF"   # sinfo, sbatch, scontrol below talk to this cluster
 MARKER="# written by ipa-finetune scripts/local-slurm.sh"
 PARTITION=local
 CPUS="${LOCAL_SLURM_CPUS:-$(nproc)}"
@@ -55,7 +73,7 @@ start_munge() {
   install -d -o munge -g munge -m 0755 /run/munge
   # --force gets past a stale socket left by a killed munged
   runuser -u munge -- /usr/sbin/munged --force
-  touch "$DIR/munge-started-by-us"
+  [ "$SECOND" = 1 ] || touch "$DIR/munge-started-by-us"
   for _ in $(seq 50); do
     munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
     sleep 0.1
@@ -69,7 +87,13 @@ write_conf() {
   fi
   local mem
   mem=$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
-  mkdir -p "$DIR"/{state,spool,log,run} /etc/slurm
+  mkdir -p "$DIR"/{state,spool,log,run} "$(dirname "$CONF")"
+  local ports="" name=ipa-finetune-local
+  if [ -n "$PORT_BASE" ]; then
+    ports="SlurmctldPort=$PORT_BASE
+SlurmdPort=$((PORT_BASE + 1))"
+    name="ipa-finetune-local-$PORT_BASE"
+  fi
   local gres_node="" gres_types=""
   if [ "$GPUS" -gt 0 ]; then
     # fake GPUs: gres needs File= entries and they must be device-like (regular files are rejected)
@@ -85,7 +109,8 @@ write_conf() {
   fi
   cat >"$CONF.tmp" <<EOF
 $MARKER
-ClusterName=ipa-finetune-local
+ClusterName=$name
+$ports
 SlurmctldHost=localhost(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
@@ -121,6 +146,7 @@ ReturnToService=2
 $gres_types
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS Sockets=1 CoresPerSocket=$CPUS ThreadsPerCore=1 RealMemory=$mem$gres_node State=UNKNOWN
 PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+${LOCAL_SLURM_EXTRA:-}
 EOF
   mv "$CONF.tmp" "$CONF"
 }
@@ -151,8 +177,8 @@ cmd_start() {
   cmd_stop >/dev/null 2>&1 || true   # half-started leftovers
   start_munge
   write_conf
-  /usr/sbin/slurmctld
-  /usr/sbin/slurmd -N localhost
+  /usr/sbin/slurmctld -f "$CONF"
+  /usr/sbin/slurmd -f "$CONF" -N localhost
   wait_idle
   # the scheduler's first pass comes ~3 s after the controller starts: pay it here, not in a test
   # (sbatch --wait polls too slowly: watch the job ourselves)
@@ -163,7 +189,7 @@ cmd_start() {
     case "$(scontrol show job "$id" -o 2>/dev/null || true)" in *JobState=COMPLETED*) break ;; esac
     sleep 0.1
   done
-  log "started: partition '$PARTITION', $CPUS CPUs, $GPUS fake GPUs, state in $DIR"
+  log "started: partition '$PARTITION', $CPUS CPUs, $GPUS fake GPUs, state in $DIR, config $CONF"
 }
 
 stop_pid_file() {

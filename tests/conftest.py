@@ -26,6 +26,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -248,3 +249,26 @@ def require_slurm():
     proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 0 and proc.stdout.strip(), (
         f"Slurm is installed but not answering ({proc.stderr.strip()}); run scripts/local-slurm.sh start")
+
+
+def slurm_job(job_id, env=None):
+    """{key: value} of `scontrol show job ID -o` (an array task "A_i" too); {} when unknown."""
+    proc = subprocess.run(["scontrol", "show", "job", str(job_id), "-o"], capture_output=True, text=True,
+                          env=env, timeout=30)
+    return dict(token.split("=", 1) for token in proc.stdout.split() if "=" in token)
+
+
+def wait_for_jobs(job_ids, timeout=300, env=None):
+    """{job id: final JobState} once every job (plain or array task "A_i") has ended, polling
+    scontrol (of the cluster `env`'s SLURM_CONF names); cancels whatever still runs after `timeout`
+    s, so that a test never leaves jobs behind."""
+    from ipa_finetune.launch.slurm import PENDING_STATES, RUNNING_STATES
+
+    deadline, states = time.time() + timeout, {}
+    while time.time() < deadline:
+        states = {i: slurm_job(i, env).get("JobState") for i in job_ids}
+        if all(s and s not in PENDING_STATES | RUNNING_STATES for s in states.values()):
+            return states
+        time.sleep(0.5)
+    subprocess.run(["scancel", *job_ids], capture_output=True, env=env)
+    raise AssertionError(f"Slurm jobs still not done after {timeout} s: {states}")

@@ -202,7 +202,7 @@ def run_cli(*args, env=None):
 
 def test_cli_end_to_end(tmp_path, study):
     """Subprocess run: stdout Markdown, report.md, runs.csv, valid PNGs, and the job status from a
-    manifest with a fake scontrol (one finished job, one failed with its log)."""
+    manifest with a fake squeue (one finished job, one failed with its log)."""
     runs, _ = collect.load_results([study])
     log = tmp_path / "crash-7.out"
     log.write_text("loading\nRuntimeError: CUDA out of memory\n")
@@ -217,8 +217,8 @@ def test_cli_end_to_end(tmp_path, study):
     manifest.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{broken\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "scontrol"
-    fake.write_text("#!/bin/sh\necho \"JobId=$3 JobName=x JobState=OUT_OF_MEMORY Reason=None\"\n")
+    fake = bin_dir / "squeue"  # asked once for every job: `squeue -h -r -t all -o ... -j 6,7`
+    fake.write_text("#!/bin/sh\necho '7|OUT_OF_MEMORY|1:02'\n")
     fake.chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "out"
@@ -354,3 +354,62 @@ def test_other_data_or_checkpoint_is_not_a_seed(tmp_path):
     assert (g.n_settings, g.best_eval.n, g.best_eval.mean) == (3, 1, pytest.approx(0.9))
     assert g.varying == {"datasets": {"polish": "polemo2", "russian": "rusentiment"},
                          "model": {"model_prefix": "big"}}
+
+
+def test_status_page_of_array_tasks_alive_finished_and_forgotten(tmp_path, study):
+    """--status: one row per array task with its state, Slurm state and elapsed time, from a fake
+    squeue (accounting off, as on the local Slurm); a task Slurm forgot is judged by its log; the
+    page is printed and nothing is written."""
+    runs, _ = collect.load_results([study])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "x-22_2.out").write_text(
+        "array task 22_2: line 3 of /j/x.jobs\njob 25 (x) on n1 at 2026-01-01T10:00:00+00:00; run c\n"
+        "step 99\nslurmstepd: error: *** JOB 25 ON n1 CANCELLED AT 2026-01-01T10:00:10 DUE TO TIME LIMIT ***\n")
+    start = 1767261600  # 2026-01-01T10:00:00Z
+    os.utime(logs / "x-22_2.out", (start + 10, start + 10))
+    entries = [{"job_id": f"22_{i}", "array_job_id": "22", "array_index": i, "job_name": f"job{i}",
+                "run_id": rid, "run_dir": rdir, "log": str(logs / f"x-22_{i}.out"), "job_list": "/j/x.jobs",
+                "script": "/j/x.sh", "submitted_at": "2026-01-01T09:00:00"}
+               for i, (rid, rdir) in enumerate([(runs[0].run_id, os.path.dirname(runs[0].path)),
+                                                ("b", str(tmp_path / "b")), ("c", str(tmp_path / "c"))])]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries)
+                        + json.dumps({"kind": "report", "job_id": "23", "job_name": "r"}) + "\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/asked\"\n"
+                                    "echo '22_1|RUNNING|1:02:03'\n")
+    (bin_dir / "sacct").write_text("#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n")
+    for name in ("squeue", "sacct"):
+        (bin_dir / name).chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    p = run_cli("--status", "--manifest", str(manifest), env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("# Job status\n\n3 jobs from 1 manifest(s): 1 finished, 1 running, 0 pending, "
+                               "1 failed, 0 unknown.")
+    assert "| finished | – | 0:00:12 | 22_0 | job0 |" in p.stdout         # wall_time_seconds 12.5
+    assert "| running | RUNNING | 1:02:03 | 22_1 | job1 | b |" in p.stdout
+    assert "| failed | TIMEOUT (log) | 0:00:10 | 22_2 | job2 | c | no results; Slurm no longer knows the " \
+           "job, its log says: the time limit ended it |" in p.stdout
+    assert "Log of job2 (22_2, failed)" in p.stdout and "DUE TO TIME LIMIT ***" in p.stdout
+    assert "-r -t all -o %i|%T|%M -j 22" in (bin_dir / "asked").read_text()   # one call, by array id
+    assert not os.path.exists(os.path.join(study, "s", "report"))
+    line = run_cli("--status", str(tmp_path / "results"), "--no-plots").stderr
+    assert "--status: no manifest.jsonl to read" in line and line.count("\n") == 1
+
+
+def test_log_endings_and_elapsed_formats(tmp_path):
+    assert slurm.normal_elapsed("0:01") == "0:00:01" and slurm.normal_elapsed("2-01:02:03") == "2-1:02:03"
+    assert slurm.parse_squeue("22_3|CANCELLED by 0|00:00:05\n") == {"22_3": slurm.JobInfo("CANCELLED", "0:00:05")}
+    # sacct's line for array tasks not started yet: one entry per task, so none looks forgotten
+    assert set(slurm.parse_squeue("22_[4-6,9%2]|PENDING|00:00:00\n")) == {"22_4", "22_5", "22_6", "22_9"}
+    log = tmp_path / "x.out"
+    for text, state in [("x\nslurmstepd: error: *** JOB 8 ON n CANCELLED AT 2026-01-01T00:00:00 ***\n"
+                         "interrupted at step 12 by SIGTERM: checkpoint saved\n", "INTERRUPTED"),
+                        ("slurmstepd: error: *** JOB 8 ON n CANCELLED AT 2026-01-01T00:00:00 ***\n", "CANCELLED"),
+                        ("Traceback (most recent call last):\nValueError: x\n", "FAILED"),
+                        ("all fine\n", None)]:
+        log.write_text(text)
+        assert (status.log_ending(str(log)) or (None,))[0] == state
+    assert status.log_elapsed(str(log)) is None  # no start time in it

@@ -82,6 +82,17 @@ def test_cascade_order_deep_merge_and_provenance(tmp_path, base):
     assert cl.load_config([base, b, a])["hyperparameters"]["learning_rate"] == 1e-3
 
 
+def test_slurm_options_cascade_null_removes_false_stays(tmp_path, base):
+    a = write(tmp_path / "a.json", {"slurm": {"options": {"partition": "gpu", "exclusive": True,
+                                                          "mem": "32G", "nodes": 1}}})
+    b = write(tmp_path / "b.json", {"slurm": {"options": {"mem": None, "exclusive": False,
+                                                          "constraint": "a100|h100"}}})
+    cfg, prov = cl.load_config_with_provenance([base, a, b])
+    assert cfg["slurm"]["options"] == {"partition": "gpu", "exclusive": False, "nodes": 1,
+                                       "constraint": "a100|h100"}
+    assert prov["slurm.options.partition"] == a and prov["slurm.options.constraint"] == b
+
+
 def test_lists_replace_and_null_removes_from_free_maps(tmp_path, base):
     a = write(tmp_path / "a.json", {"languages": ["polish", "czech"]})
     b = write(tmp_path / "b.json", {"languages": ["czech"]})
@@ -200,6 +211,18 @@ BAD_CONFIGS = [
     ({"slurm": {"gpus": -1}}, ["slurm.gpus = -1", "an integer >= 0"]),
     ({"slurm": {"fields": {"cpus": 3}}}, ["slurm.fields.cpus is not allowed", "set by slurm.cpus"]),
     ({"slurm": {"fields": {"mem": ["32G"]}}}, ['slurm.fields.mem = ["32G"]', "a string or a number"]),
+    ({"slurm": {"options": {"time": "1:00:00"}}},
+     ["slurm.options.time is not allowed: the jobs already set --time (use slurm.timeout or --timeout)"]),
+    ({"slurm": {"options": {"output": "x.out"}}}, ["slurm.options.output is not allowed", "each job's log"]),
+    ({"slurm": {"options": {"--partition": "gpu"}}},
+     ['slurm.options key "--partition" is not an sbatch long option name', "without the leading '--'"]),
+    ({"slurm": {"options": {"p": "gpu"}}}, ['slurm.options key "p" is not an sbatch long option']),
+    ({"slurm": {"options": {"mem;rm": "1G"}}}, ['slurm.options key "mem;rm"']),
+    ({"slurm": {"options": {"comment": "two words"}}},
+     ['slurm.options.comment = "two words" is not valid', "without spaces, quotes or control characters"]),
+    ({"slurm": {"options": {"account": "lab\n#SBATCH --qos=high"}}}, ["slurm.options.account = ", "not valid"]),
+    ({"slurm": {"options": {"mem": ["32G"]}}}, ['slurm.options.mem = ["32G"] is not valid']),
+    ({"slurm": {"options": {"qos": ""}}}, ['slurm.options.qos = "" is not valid']),
     ({"wandb": {"enabled": "yes"}}, ['wandb.enabled = "yes"', "true or false"]),
     ({"study": "my study"}, ['study = "my study"', "letters, digits"]),
     ({"paths": {"results_dir": "$NO_SUCH_VAR_T/x"}}, ["paths.results_dir", "NO_SUCH_VAR_T is not set"]),
@@ -324,8 +347,9 @@ def test_validate_languages_and_model_type(tmp_path, base):
 def test_shipped_study_config_and_database():
     cfg, prov = cl.load_config_with_provenance(["config/finetune-rus-pol-sentiment.json"])
     assert cfg["task"] == "sentiment" and cfg["languages"] == {"russian": "rusentiment", "polish": "polemo2"}
-    assert set(cfg["slurm"]["fields"]) >= {"partition", "account"}
-    assert prov["slurm.fields.partition"] == "config/finetune-rus-pol-sentiment.json"
+    assert cfg["slurm"]["options"] == {"partition": "gpu", "account": "ipa-gpt", "mem": "32G"}
+    assert cfg["slurm"]["fields"] == {}  # the shipped templates take #SBATCH options, not fields
+    assert prov["slurm.options.partition"] == "config/finetune-rus-pol-sentiment.json"
     study = load_study(["config/finetune-rus-pol-sentiment.json"])
     for lang in cfg["languages"]:
         spec = study.dataset(lang)

@@ -11,9 +11,9 @@ from ipa_finetune.cli import PROJECT_ROOT
 from ipa_finetune.config import loader
 from ipa_finetune.config.schema import REQUIRED_TEMPLATE_FIELDS
 from ipa_finetune.config.study import load_study
-from ipa_finetune.errors import ConfigError
+from ipa_finetune.errors import ConfigError, UserError
 from ipa_finetune.files import write_json_atomic
-from ipa_finetune.launch import jobs, templates
+from ipa_finetune.launch import arrays, jobs, options, templates
 from ipa_finetune.launch.manifest import log_path
 
 STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")
@@ -132,6 +132,16 @@ def render_first(study, kind, tmp_path):
     return job, template, templates.job_fields(job, cfg, SETTINGS), name
 
 
+def check_golden(name, got):
+    """`got` equals tests/golden/<name> (UPDATE_GOLDEN=1 rewrites the file)."""
+    golden = os.path.join(GOLDEN, name)
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(golden, "w", encoding="utf-8") as f:
+            f.write(got)
+    with open(golden, encoding="utf-8") as f:
+        assert got == f.read(), f"{name} differs from {golden} (UPDATE_GOLDEN=1 rewrites it)"
+
+
 def machine_independent(text, tmp_path, job):
     """Paths of this machine and the run id (a hash over default.json's values) as placeholders."""
     return (text.replace(PROJECT_ROOT, "<project>").replace(str(tmp_path), "<tmp>")
@@ -143,12 +153,7 @@ def test_rendered_scripts_match_golden_files(study, tmp_path, kind):
     job, template, fields, name = render_first(study, kind, tmp_path)
     templates.check_fields(template, name, [fields])
     got = machine_independent(templates.render(template, fields), tmp_path, job)
-    golden = os.path.join(GOLDEN, name)
-    if os.environ.get("UPDATE_GOLDEN"):
-        with open(golden, "w", encoding="utf-8") as f:
-            f.write(got)
-    with open(golden, encoding="utf-8") as f:
-        assert got == f.read(), f"rendered {name} differs from {golden} (UPDATE_GOLDEN=1 rewrites it)"
+    check_golden(name, got)
     assert "${SLURM_CPUS_PER_TASK:-8}" in got and "{" not in got.replace("${", "")
     subprocess.run(["bash", "-n"], input=got, text=True, check=True)  # valid shell
 
@@ -177,7 +182,7 @@ def test_args_survive_the_shell_with_spaces_and_quotes(study, tmp_path):
 
 def test_missing_fields_give_one_error_listing_all_of_them(study, tmp_path):
     files, st = study
-    cfg = st.cfg
+    cfg = dict(st.cfg, slurm=dict(st.cfg["slurm"], fields={"partition": "gpu"}))
     job = jobs.plan_transfer_jobs(st, files, ["ipa"])[0]
     template = ("#SBATCH --job-name={job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
                 "#SBATCH --partition={partition} --qos={qos}\nrun {args} {temp_config_name}\n")
@@ -221,3 +226,160 @@ def test_split_finished(study):
     to_run, finished = jobs.split_finished(planned)
     assert finished == [planned[2]] and len(to_run) == 5
     assert jobs.split_finished(planned, force=True) == (planned, [])
+
+
+# ----------------------------------------------------------------------------- job arrays
+
+def array_of(study, kind, count=3, limit=2, config_files=None, root="/srv/ipa finetune"):
+    """The first `count` jobs of the shipped study's grid or transfer plan as one array chunk (job
+    list and grid configs under `root`), its rendered script, and the template's name."""
+    files, st = study
+    files = config_files or files
+    if kind == "grid":
+        grid = loader.load_grid_config(GRID, st.cfg)
+        planned = jobs.plan_grid_jobs(st, files, grid, ["ipa"], os.path.join(root, "jobs", "temp-configs"))
+        name = "grid-search-fine-tune-template.sh"
+    else:
+        planned = jobs.plan_transfer_jobs(st, files, ["ipa"])
+        name = "finetune-template.sh"
+    out = os.path.join(root, "jobs", "rus-pol")
+    (chunk,) = arrays.plan_chunks(planned[:count], {}, out, st.name, max_tasks=1000)
+    template = templates.load_template(os.path.join(TEMPLATES, name))
+    fields = arrays.array_fields(templates.job_fields(planned[0], st.cfg, SETTINGS), chunk,
+                                 SETTINGS.output_dir, limit)
+    templates.check_fields(template, name, [fields])
+    return chunk, templates.render(template, fields), name
+
+
+def array_independent(text, tmp_path, chunk):
+    """machine_independent for an array: every task's run id, and the job list's content hash."""
+    text = text.replace(PROJECT_ROOT, "<project>").replace(str(tmp_path), "<tmp>")
+    for k, (_, job) in enumerate(chunk.tasks):
+        text = text.replace(job.run_id, f"<run_id_{k}>")
+    return text.replace(os.path.basename(chunk.job_list).rsplit("-", 1)[1], "<hash>.jobs")
+
+
+@pytest.mark.parametrize("kind", ["transfer", "grid"])
+def test_rendered_array_scripts_and_job_list_match_golden_files(study, tmp_path, kind):
+    chunk, script, name = array_of(study, kind)
+    got = array_independent(script, tmp_path, chunk)
+    check_golden(name.replace(".sh", ".array.sh"), got)
+    assert "#SBATCH --array=0-2%2" in got and "logs/rus-pol-sentiment-" in got and "-%A_%a.out" in got
+    assert "#SBATCH --partition=gpu" in got                     # slurm.options, in arrays too
+    assert 'exec /opt/py\\ env/bin/python' not in got         # python quoted once, as for one job
+    assert 'finetune-exp.py "${TASK_ARGS[@]}" --cpus' in got    # the exec stays: signals reach python
+    assert ("cat \"${TASK_TEMP_CONFIG}\"" in got) == (kind == "grid")
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    if kind == "grid":  # one job list golden file: the grid's (it has the grid config column)
+        check_golden("grid-search.jobs", array_independent(arrays.job_list_text(chunk), tmp_path, chunk))
+
+
+@pytest.mark.parametrize("kind", ["transfer", "grid"])
+def test_shipped_array_script_runs_each_task_with_its_own_words(study, tmp_path, kind):
+    """The shipped templates' array script, run by bash as Slurm runs task i (python replaced by
+    printf): every task gets exactly its job's arguments, also paths with spaces, quotes, $ and *."""
+    files, st = study
+    odd = tmp_path / "it's a \"dir\" $HOME `x` *" / "my config.json"
+    odd.parent.mkdir()
+    chunk, _, name = array_of(study, kind, config_files=[*files, str(odd)], root=str(tmp_path / "a root"))
+    os.makedirs(os.path.dirname(chunk.job_list))
+    project = tmp_path / "project dir"
+    project.mkdir()
+    settings = jobs.Settings(cpus=1, gpus=0, timeout="1", output_dir=str(tmp_path / "out"),
+                             python="printf", project_dir=str(project))
+    template = templates.load_template(os.path.join(TEMPLATES, name))
+    fields = arrays.array_fields(templates.job_fields(chunk.tasks[0][1], st.cfg, settings), chunk,
+                                 settings.output_dir)
+    fields["python"] = "printf '%s\\n'"   # exec printf '%s\n' finetune-exp.py ARGS --cpus N
+    script = tmp_path / "array.sh"
+    script.write_text(templates.render(template, fields))
+    with open(chunk.job_list, "w", encoding="utf-8") as f:
+        f.write(arrays.job_list_text(chunk))
+    for index, job in chunk.tasks:
+        if job.temp_config:
+            os.makedirs(os.path.dirname(job.temp_config), exist_ok=True)
+            write_json_atomic(job.temp_config, {"hyperparameters": job.hyperparameters})
+        out = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, SLURM_ARRAY_TASK_ID=str(index), SLURM_ARRAY_JOB_ID="7"))
+        words = out.stdout.splitlines()
+        start = words.index("finetune-exp.py")
+        assert words[start + 1:] == [*job.args, "--cpus", "1"], out.stdout
+        assert f"array task 7_{index}: line {index + 1} of" in out.stdout
+        assert f"run {job.run_id}" in out.stdout
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                          env=dict(os.environ, SLURM_ARRAY_TASK_ID="9"))
+    assert proc.returncode == 2 and "array task 9: no line 10 in" in proc.stderr
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"})
+    assert proc.returncode != 0 and "SLURM_ARRAY_TASK_ID: is not set: submit this script with sbatch" in proc.stderr
+
+
+def test_array_spec_ranges_and_throttle():
+    assert arrays.array_spec(range(10), 2) == "0-9%2"
+    assert arrays.array_spec([12, 3, 7]) == "3,7,12"
+    assert arrays.array_spec([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert arrays.max_tasks_per_array(5) == 4 and arrays.max_tasks_per_array(None) == 1000
+    with pytest.raises(UserError, match="job arrays turned off .*--no-array"):
+        arrays.max_tasks_per_array(0)
+
+
+def test_chunks_hold_at_most_max_tasks_and_reruns_reuse_their_list(study, tmp_path):
+    files, st = study
+    planned = jobs.plan_transfer_jobs(st, files, ["normal", "ipa"])   # 12 jobs
+    chunks = arrays.plan_chunks(planned[:10], {}, str(tmp_path), st.name, max_tasks=4)
+    assert [len(c.tasks) for c in chunks] == [4, 4, 2]
+    assert [c.indices for c in chunks] == [[0, 1, 2, 3]] * 2 + [[0, 1]]
+    assert len({c.job_list for c in chunks}) == 3 and all(c.script.endswith(".sh") for c in chunks)
+    assert chunks[0].job_name == "rus-pol-sentiment-transfer"
+    lists = {c.job_list: list(c.lines) for c in chunks}
+    # a re-run: tasks 1 and 3 of the first list and 0 of the last ran as arrays 5 and 6; the two
+    # last jobs never ran; a job whose line changed since (here: --force) goes into a new list too
+    first, last = chunks[0], chunks[2]
+    latest = {first.tasks[1][1].run_id: {"array_job_id": "5", "job_list": first.job_list, "array_index": 1},
+              first.tasks[3][1].run_id: {"array_job_id": "5", "job_list": first.job_list, "array_index": 3},
+              last.tasks[0][1].run_id: {"array_job_id": "6", "job_list": last.job_list, "array_index": 0},
+              first.tasks[2][1].run_id: {"array_job_id": "5", "job_list": "/gone.jobs", "array_index": 2}}
+    again = [first.tasks[3][1], first.tasks[1][1], last.tasks[0][1], first.tasks[2][1], *planned[10:]]
+    rerun = arrays.plan_chunks(again, latest, str(tmp_path), st.name, 4, read_list=lists.get)
+    assert [(c.job_list, c.indices) for c in rerun[:2]] == [(first.job_list, [1, 3]), (last.job_list, [0])]
+    assert rerun[0].lines == first.lines                     # the whole list: indices keep their line
+    assert [j for _, j in rerun[2].tasks] == [first.tasks[2][1], *planned[10:]]
+    forced = jobs.plan_transfer_jobs(st, files, ["normal"], force=True)[1]
+    assert forced.run_id == first.tasks[1][1].run_id
+    (new,) = arrays.plan_chunks([forced], latest, str(tmp_path), st.name, 4, read_list=lists.get)
+    assert new.job_list not in lists and new.indices == [0]
+
+
+def test_template_checks_name_the_field_and_the_fix(study, tmp_path):
+    files, st = study
+    cfg = st.cfg
+    old = "#!/bin/bash\n#SBATCH -J {job_name} -c {cpus} --gpus={gpus} -t {timeout}\n{python} x.py {args}\n"
+    with pytest.raises(templates.TemplateError, match=r"has no \{sbatch_options\} field, so the config's "
+                       r"slurm.options \(partition, account, mem\) would be dropped: add a line"):
+        templates.check_template_uses(old, "old.sh", cfg, array=False)
+    bare = dict(cfg, slurm=dict(cfg["slurm"], options={}))
+    templates.check_template_uses(old, "old.sh", bare, array=False)   # the old contract still works
+    with pytest.raises(templates.TemplateError, match=r"old.sh cannot run as a job array: it lacks "
+                       r"\{array\} and \{array_task\}.*or pass --no-array"):
+        templates.check_template_uses(old, "old.sh", bare, array=True)
+    with_fields = dict(bare, slurm=dict(bare["slurm"], fields={"partition": "gpu"}))
+    with pytest.raises(templates.TemplateError, match=r"does not use slurm.fields partition: use "
+                       r"slurm.options for #SBATCH options .* or add \{partition\} to your template"):
+        templates.check_template_uses(old, "old.sh", with_fields, array=False)
+
+
+def test_empty_field_lines_are_left_out_and_options_render_as_sbatch_lines():
+    text = "#!/bin/bash\n#SBATCH -J x\n{sbatch_options}\n  {array}\nset -e\n{{not_a_field}}\necho {array}.\n"
+    assert templates.render(text, {"sbatch_options": "", "array": ""}) == \
+        "#!/bin/bash\n#SBATCH -J x\nset -e\n{not_a_field}\necho .\n"
+    lines = options.sbatch_lines({"partition": "gpu", "exclusive": True, "requeue": False, "nodes": 1})
+    assert lines == "#SBATCH --partition=gpu\n#SBATCH --exclusive\n#SBATCH --nodes=1"
+    assert options.report_job_options({"partition": "gpu", "account": "lab", "mem": "32G",
+                                       "exclusive": True}) == ["--partition=gpu", "--account=lab"]
+
+
+def test_a_line_break_in_a_path_cannot_go_into_a_job_list(study, tmp_path):
+    files, st = study
+    job = jobs.plan_transfer_jobs(st, [*files, str(tmp_path / "a\nb.json")], ["ipa"])[0]
+    with pytest.raises(UserError, match="holds a line break.*pass --no-array"):
+        arrays.job_list_line(job)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import one_line_error, require_slurm, run_script, write_overlay
+from conftest import one_line_error, require_slurm, run_script, slurm_job, wait_for_jobs, write_overlay
 from ipa_finetune import runs
 from ipa_finetune.cli import PROJECT_ROOT
 from ipa_finetune.config.reading import read_json5
@@ -26,19 +26,27 @@ def scripts_in(folder):
     return sorted(p for p in os.listdir(folder) if p.endswith(".sh")) if os.path.isdir(folder) else []
 
 
-def test_grid_dry_run_writes_54_scripts_and_submits_nothing(tmp_path):
+def test_grid_dry_run_writes_one_array_and_submits_nothing(tmp_path):
     out = tmp_path / "out"
-    proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
-               "--dry-run")
+    args = [GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out, "--dry-run"]
+    proc = run_script(*args, "--array-limit", "5")
     assert proc.returncode == 0, proc.stderr
     assert "27 permutations x 2 model types" in proc.stdout
-    assert f"dry run: 54 job scripts written to {out}" in proc.stdout
-    assert len(scripts_in(out)) == 54 and not (out / "manifest.jsonl").exists()
+    assert f"dry run: 54 jobs in 1 array: rus-pol-sentiment-grid-" in proc.stdout
+    assert f"(--array=0-53%5), each with its .jobs list, written to {out}" in proc.stdout
+    scripts = scripts_in(out)
+    assert len(scripts) == 2 and "rus-pol-sentiment-report.sh" in scripts and not (out / "manifest.jsonl").exists()
+    (job_list,) = [p for p in os.listdir(out) if p.endswith(".jobs")]
+    assert len((out / job_list).read_text().splitlines()) == 54
+    array_script = (out / job_list.replace(".jobs", ".sh")).read_text()
+    # the shipped study's slurm.options become #SBATCH lines of the shipped template
+    assert "#SBATCH --partition=gpu\n#SBATCH --account=ipa-gpt\n#SBATCH --mem=32G\n" in array_script
     temp = sorted(os.listdir(tmp_path / "temp configs"))
     assert len(temp) == 27
     assert json.loads((tmp_path / "temp configs" / temp[0]).read_text())["hyperparameters"]["epochs"] == 3
-    # the shipped study sets partition/account/mem that the portable template does not use: say so
-    assert "does not use slurm.fields account, mem, partition" in proc.stderr
+    proc = run_script(*args[:-2], tmp_path / "single", "--dry-run", "--no-array", "--no-report")
+    assert f"dry run: 54 job scripts written to {tmp_path / 'single'}" in proc.stdout
+    assert len(scripts_in(tmp_path / "single")) == 54
 
 
 def test_unknown_model_type_is_one_line_error(tmp_path):
@@ -92,33 +100,55 @@ def test_finished_runs_are_skipped_unless_force(tmp_path):
     proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "6 jobs planned; 2 skipped: results.json exists" in proc.stdout
-    assert scripts_in(out) == sorted(f"{j.name}.sh" for j in planned[2:])
+    assert [line.split()[0] for line in job_lists(out)[0]] == [j.run_id for j in planned[2:]]
     proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run", "--force")
-    assert "skipped:" not in proc.stdout and len(scripts_in(out)) == 6
-    assert (out / f"{planned[0].name}.sh").read_text().count(" --force ") == 1
+    assert "skipped:" not in proc.stdout
+    forced = [lines for lines in job_lists(out) if len(lines) == 6]
+    assert len(forced) == 1 and all(line.endswith(" --force") for line in forced[0])
+    proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out / "single", "--dry-run",
+                      "--no-array", "--no-report")
+    assert scripts_in(out / "single") == sorted(f"{j.name}.sh" for j in planned[2:])
+
+
+def job_lists(folder):
+    """The lines of each job list in a folder."""
+    return [(folder / p).read_text().splitlines() for p in sorted(os.listdir(folder)) if p.endswith(".jobs")]
 
 
 # ----------------------------------------------------------------------------- sbatch stand-in
 
 STANDIN_SBATCH = """#!/bin/bash
-# sbatch stand-in: job ids 9000001...; call number $FAIL_AT fails like a real sbatch refusal
+# sbatch stand-in: job ids 9000001...; call number $FAIL_AT fails like a real sbatch refusal. Each call's
+# arguments go to $STANDIN/submitted (one line); each job, or each task of --array=SPEC, is queued as
+# PENDING in $STANDIN/states ("ID STATE" lines; a later line for an id wins).
 n=$(( $(cat "$STANDIN/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$STANDIN/count"
 if [ "$n" = "${FAIL_AT:-0}" ]; then
   echo "sbatch: error: Batch job submission failed: Requested node configuration is not available" >&2
   exit 1
 fi
 [ "$1" = "--parsable" ] || exit 9
-echo "$2" >> "$STANDIN/submitted"
-echo $((9000000 + n))
+echo "${@:2}" >> "$STANDIN/submitted"
+id=$((9000000 + n)) spec=""
+for a in "$@"; do case "$a" in --array=*) spec="${a#--array=}"; spec="${spec%%%*}" ;; esac; done
+if [ -z "$spec" ]; then echo "$id PENDING" >> "$STANDIN/states"; fi
+IFS=, read -ra parts <<< "$spec"
+for p in "${parts[@]}"; do
+  for ((i = ${p%-*}; i <= ${p#*-}; i++)); do echo "${id}_$i PENDING" >> "$STANDIN/states"; done
+done
+echo "$id"
 """
 STANDIN_SQUEUE = """#!/bin/bash
-# squeue stand-in: every asked id is PENDING unless $STANDIN/states says otherwise ("ID STATE" lines)
+# squeue -r stand-in: every job and array task of the asked ids, with its latest state in $STANDIN/states
 while [ $# -gt 0 ]; do [ "$1" = "-j" ] && ids="$2"; shift; done
-IFS=, read -ra arr <<< "$ids"
-for i in "${arr[@]}"; do
-  s=$(awk -v id="$i" '$1 == id {print $2}' "$STANDIN/states" 2>/dev/null)
-  echo "$i|${s:-PENDING}"
-done
+awk -v ids="$ids" 'BEGIN {n = split(ids, a, ","); for (k = 1; k <= n; k++) asked[a[k]] = 1}
+  {split($1, b, "_"); if (b[1] in asked) {if (!($1 in state)) order[++m] = $1; state[$1] = $2}}
+  END {for (k = 1; k <= m; k++) print order[k] "|" state[order[k]] "|0:00"}' "$STANDIN/states" 2>/dev/null
+exit 0
+"""
+STANDIN_SCONTROL = """#!/bin/bash
+# scontrol stand-in: `scontrol show config` says MaxArraySize=$MAX_ARRAY_SIZE (default 1001)
+[ "$1 $2" = "show config" ] && echo "MaxArraySize            = ${MAX_ARRAY_SIZE:-1001}" && exit 0
+exit 1
 """
 
 
@@ -126,7 +156,8 @@ done
 def standin(tmp_path):
     folder = tmp_path / "bin"
     folder.mkdir()
-    for name, text in (("sbatch", STANDIN_SBATCH), ("squeue", STANDIN_SQUEUE)):
+    for name, text in (("sbatch", STANDIN_SBATCH), ("squeue", STANDIN_SQUEUE),
+                       ("scontrol", STANDIN_SCONTROL)):
         (folder / name).write_text(text)
         (folder / name).chmod(0o755)
     return dict(os.environ, PATH=f"{folder}:{os.environ['PATH']}", STANDIN=str(folder))
@@ -137,8 +168,10 @@ def manifest(out):
 
 
 def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, standin):
+    """--no-array: one sbatch per job (the report job is tested with arrays below)."""
     out = tmp_path / "out"
-    args = [GEN, STUDY, write_overlay(tmp_path), "--model-type", "ipa", "--output-dir", out]
+    args = [GEN, STUDY, write_overlay(tmp_path), "--model-type", "ipa", "--output-dir", out, "--no-array",
+            "--no-report"]
     line = one_line_error(run_script(*args, env=dict(standin, FAIL_AT="3")))
     assert "sbatch refused job 3 of 6" in line
     assert "Requested node configuration is not available" in line  # sbatch's own message
@@ -163,17 +196,68 @@ def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, stan
     # a job that FAILED without results.json is submitted again; a COMPLETED one with results is not
     done = manifest(out)[1]
     write_json_atomic(runs.results_path(done["run_dir"]), {"run_id": done["run_id"]})
-    (tmp_path / "bin" / "states").write_text("9000001 FAILED\n9000002 COMPLETED\n")
+    with open(tmp_path / "bin" / "states", "a") as f:
+        f.write("9000001 FAILED\n9000002 COMPLETED\n")
     proc = run_script(*args, env=standin)
     assert proc.returncode == 0, proc.stderr
     assert "1 skipped: results.json exists" in proc.stdout and "submitted 1 jobs" in proc.stdout
     assert manifest(out)[-1]["run_id"] == manifest(out)[0]["run_id"]
 
 
+def test_arrays_split_fail_part_way_and_a_rerun_resubmits_only_the_lost_tasks(tmp_path, standin):
+    """MaxArraySize 5 (the stand-in scontrol): 12 jobs go out as arrays of 4; sbatch refusing the
+    second stops with what was submitted; a re-run submits the rest and the report job; a task that
+    failed or was cancelled goes out again as its index of the same job list."""
+    out = tmp_path / "out"
+    args = [GEN, STUDY, write_overlay(tmp_path), "--output-dir", out, "--array-limit", "3"]
+    env = dict(standin, MAX_ARRAY_SIZE="5")
+    line = one_line_error(run_script(*args, env=dict(env, FAIL_AT="2")))
+    assert "sbatch refused array 2 of 3" in line and "Requested node configuration" in line
+    assert "1 array(s) with 4 jobs submitted before it (ids 9000001" in line and "the 8 jobs left" in line
+    first = manifest(out)
+    assert [e["job_id"] for e in first] == [f"9000001_{i}" for i in range(4)]
+    assert {e["array_job_id"] for e in first} == {"9000001"} and [e["array_index"] for e in first] == [0, 1, 2, 3]
+    assert first[0]["log"] == str(out / "logs" / "rus-pol-sentiment-transfer-9000001_0.out")
+    job_list = first[0]["job_list"]
+    assert job_list.endswith(".jobs") and first[0]["script"] == job_list[:-len(".jobs")] + ".sh"
+    calls = (tmp_path / "bin" / "submitted").read_text().splitlines()
+    assert calls == [f"--array=0-3%3 {first[0]['script']}"]
+
+    proc = run_script(*args, env=env)  # the first array's 4 tasks are queued: the other 8 go out
+    assert proc.returncode == 0, proc.stderr
+    assert "4 skipped: already queued or running" in proc.stdout
+    assert "submitted 8 jobs as 2 arrays: " in proc.stdout and "(array job ids 9000003, 9000004)" in proc.stdout
+    assert f"the report will be written to {tmp_path / 'results' / 'rus-pol-sentiment' / 'report' / 'report.md'}" \
+        in proc.stdout
+    calls = (tmp_path / "bin" / "submitted").read_text().splitlines()
+    assert calls[-1].startswith("--job-name=rus-pol-sentiment-report --dependency=afterany:9000003:9000004:"
+                                "9000001_0:9000001_1:9000001_2:9000001_3 --ntasks=1 --cpus-per-task=1 ")
+    assert "--partition=gpu --account=ipa-gpt" in calls[-1] and "--mem=32G" not in calls[-1]
+    (report,) = read_manifest(manifest_path(str(out)), kind="report")[0]
+    assert report["job_id"] == "9000005" and report["log"].endswith("rus-pol-sentiment-report-9000005.out")
+    assert len(manifest(out)) == 12  # the report job is no run
+
+    # task 0 finished, task 1 failed, task 3 was cancelled, task 2 still runs: indices 1 and 3 of the
+    # same job list go out again as one array
+    write_json_atomic(runs.results_path(first[0]["run_dir"]), {"run_id": first[0]["run_id"]})
+    with open(tmp_path / "bin" / "states", "a") as f:
+        f.write("9000001_0 COMPLETED\n9000001_1 FAILED\n9000001_2 RUNNING\n9000001_3 CANCELLED\n")
+    proc = run_script(*args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 skipped: results.json exists" in proc.stdout and "9 skipped: already queued" in proc.stdout
+    assert f"submitted 2 jobs as 1 array: {os.path.basename(first[0]['script'])} (--array=1,3%3)" in proc.stdout
+    calls = (tmp_path / "bin" / "submitted").read_text().splitlines()
+    assert calls[-2] == f"--array=1,3%3 {first[0]['script']}"
+    again = manifest(out)[-2:]
+    assert [(e["job_id"], e["job_list"], e["run_id"]) for e in again] == [
+        ("9000006_1", job_list, first[1]["run_id"]), ("9000006_3", job_list, first[3]["run_id"])]
+    assert (out / os.path.basename(job_list)).read_text().count("\n") == 4  # the list is unchanged
+
+
 def test_guard_with_yes_submits_all(tmp_path, standin):
     out = tmp_path / "out"
     proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
-               "--max-jobs", "10", "--yes", env=standin)
+               "--max-jobs", "10", "--yes", "--no-array", "--no-report", env=standin)
     assert proc.returncode == 0, proc.stderr
     assert "submitted 54 jobs (ids 9000001-9000054)" in proc.stdout
     assert len(manifest(out)) == 54
@@ -184,7 +268,7 @@ def test_classify_submitted_rules():
     a, b, c, d = job("a"), job("b"), job("c"), job("d")
     entries = [{"job_id": "1", "run_id": "a"}, {"job_id": "2", "run_id": "b"},
                {"job_id": "3", "run_id": "b"}, {"job_id": "local", "run_id": "c"}]
-    states = slurm.parse_squeue("1|RUNNING\n3|TIMEOUT\n")
+    states = {k: v.state for k, v in slurm.parse_squeue("1|RUNNING|0:03\n3|TIMEOUT\n").items()}
     assert states == {"1": "RUNNING", "3": "TIMEOUT"}
     # a: running -> skip; b: its latest job timed out -> resubmit; c: local runs never block; d: new
     assert launcher.classify_submitted([a, b, c, d], entries, states) == ([b, c, d], [a], [])
@@ -196,10 +280,12 @@ def test_classify_submitted_rules():
 # ----------------------------------------------------------------------------- running jobs for real
 
 def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
-    """--local with a stand-in template (no training): every job runs, with SLURM_CPUS_PER_TASK set
-    from --cpus (capped at this machine's cores); a failing job is reported with its log and the others still run."""
+    """--local with a stand-in array template (no training): every job runs as its array task, with
+    SLURM_CPUS_PER_TASK set from --cpus (capped at this machine's cores); a failing job is reported
+    with its log and the others still run."""
     template = tmp_path / "t.sh"
     template.write_text("#!/bin/bash\n#SBATCH -J {job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
+                        "{sbatch_options}\n{array}\n{array_task}\n"
                         'echo "cpus=$SLURM_CPUS_PER_TASK" {args}\n[ {model_type} = ipa ] && exit 3\nexit 0\n')
     out = tmp_path / "out"
     proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--output-dir", out, "--local",
@@ -213,13 +299,36 @@ def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
     log = entries[0]["log"]
     assert log.endswith("-local.out") and failed[0].endswith(manifest(out)[6]["log"])
     with open(log) as f:
-        assert f.read().startswith("cpus=1 ")
+        lines = f.read().splitlines()
+    assert lines[0].startswith("array task local_0: line 1 of ") and lines[1].startswith("cpus=1 ")
+    assert lines[1].endswith(" --eval-langs russian")  # the task's own arguments
     # the study asks for 8 CPUs per job; here a job gets at most the machine's cores
     proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--output-dir", tmp_path / "o2",
                "--local", "--model-type", "normal")
     cores = min(8, len(os.sched_getaffinity(0)))
     with open(manifest(tmp_path / "o2")[0]["log"]) as f:
-        assert proc.returncode == 0 and f.read().startswith(f"cpus={cores} ")
+        assert proc.returncode == 0 and f"\ncpus={cores} " in f.read()
+
+
+def test_templates_of_the_old_contract_run_with_no_array(tmp_path):
+    """A template without the new fields: one clear error for arrays, or for slurm.options it would
+    drop; with --no-array and no options it runs as before."""
+    template = tmp_path / "old.sh"
+    template.write_text("#!/bin/bash\n#SBATCH -J {job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
+                        'echo {args}\n')
+    no_options = write_overlay(tmp_path, "no-options.json",
+                               slurm={"options": {"partition": None, "account": None, "mem": None}})
+    args = [GEN, STUDY, no_options, "--template", template, "--output-dir", tmp_path / "out", "--local"]
+    line = one_line_error(run_script(*args))
+    assert "cannot run as a job array: it lacks {array} and {array_task}" in line and "--no-array" in line
+    line = one_line_error(run_script(*[a for a in args if a != no_options], "--no-array"))
+    assert "has no {sbatch_options} field, so the config's slurm.options (partition, account, mem)" in line
+    with_field = write_overlay(tmp_path, "field.json", slurm={"fields": {"qos": "high"}})
+    line = one_line_error(run_script(*args[:3], with_field, *args[3:], "--no-array"))
+    assert f"the template {template} does not use slurm.fields qos: use slurm.options" in line
+    assert not (tmp_path / "out").exists()
+    proc = run_script(*args, "--no-array", "--model-type", "ipa")
+    assert proc.returncode == 0 and "6 of 6 local jobs succeeded" in proc.stdout, proc.stderr
 
 
 def test_local_grid_end_to_end(tiny_study, tmp_path):
@@ -246,31 +355,33 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
 
 def test_real_slurm_runs_a_generated_study(tiny_study):
     """A generated tiny study through the real sbatch of a local Slurm: a one-language transfer matrix
-    (A->A) for both model types, 2 jobs side by side; each must end COMPLETED with its results.json.
+    (A->A) for both model types, one job array of 2 tasks side by side; each must end COMPLETED with
+    its results.json; then the report job, which Slurm starts only after both, writes the report.
     (The six-job matrix of two languages is checked without training above.)"""
     require_slurm()
     config = tiny_study(languages=1, epochs=1)
-    out = os.path.join(os.path.dirname(config), "jobs", "tiny")
+    folder = os.path.dirname(config)
+    out = os.path.join(folder, "jobs", "tiny")
     proc = run_script(GEN, config, "--timeout", "10")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "submitted 2 jobs" in proc.stdout
+    assert "submitted 2 jobs as 1 array: tiny-transfer-" in proc.stdout
+    report_md = os.path.join(folder, "results", "tiny", "report", "report.md")
+    assert f"the report will be written to {report_md} when the jobs end (report job " in proc.stdout
     entries = manifest(out)
     assert [e["model_type"] for e in entries] == ["normal", "ipa"]
-    deadline = time.time() + 300
-    states = {}
-    try:
-        while time.time() < deadline:
-            states = {e["job_id"]: slurm.job_state(e["job_id"]) for e in entries}
-            if all(s not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING") for s in states.values()):
-                break
-            time.sleep(0.5)
-    finally:  # never leave this test's jobs behind
-        subprocess.run(["scancel", *(e["job_id"] for e in entries)], capture_output=True)
+    (report,) = read_manifest(manifest_path(out), kind="report")[0]
+    states = wait_for_jobs([e["job_id"] for e in entries] + [report["job_id"]], timeout=300)
     for entry in entries:
         log = open(entry["log"]).read() if os.path.isfile(entry["log"]) else "(no log)"
         assert states[entry["job_id"]] == "COMPLETED", f"{entry['job_name']}: {states}\n{log[-3000:]}"
         assert runs.read_results(entry["run_dir"])["run_id"] == entry["run_id"], log[-3000:]
-        assert log.startswith(f"job {entry['job_id']} ({entry['job_name']})")
+        assert log.startswith(f"array task {entry['job_id']}: line {entry['array_index'] + 1} of ")
+    report_log = open(report["log"]).read() if os.path.isfile(report["log"]) else "(no log)"
+    assert states[report["job_id"]] == "COMPLETED", report_log[-3000:]
+    started = slurm_job(report["job_id"])["StartTime"]
+    assert all(slurm_job(e["job_id"])["EndTime"] <= started for e in entries)  # ISO times sort
+    text = open(report_md).read()
+    assert "2 jobs from 1 manifest(s): 2 finished, 0 running" in text and "### normal" in text
     # a re-run submits nothing: every run has its results
     proc = run_script(GEN, config)
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout

@@ -3,7 +3,7 @@
 `config/default.json` (next to this package, whatever the working directory) is loaded first, then
 each config file given, in order. A later file overrides an earlier one: objects merge key by key,
 anything else (a list, a number, a string, null) replaces. In the free-form maps `languages`,
-`model_types` and `slurm.fields`, a null value removes the entry. Files may hold // and /* */
+`model_types`, `slurm.fields` and `slurm.options`, a null value removes the entry. Files may hold // and /* */
 comments and trailing commas (parsed with json5).
 
 Relative paths in `paths` resolve against PROJECT_ROOT (config/reading.py). Everything is validated
@@ -23,7 +23,7 @@ from .database import load_database, resolve_languages
 from .reading import DEFAULT_CONFIG, display_path, find_config_file, read_json5, resolve_path
 from .schema import show
 
-FREE_MAPS = ("languages", "model_types", "slurm.fields")  # null removes an entry here
+FREE_MAPS = ("languages", "model_types", "slurm.fields", "slurm.options")  # null removes an entry here
 
 
 # ----------------------------------------------------------------------------- merge + provenance
@@ -96,6 +96,7 @@ def load(paths):
     schema.validate_tree(cfg, schema.SCHEMA, file_of)
     schema.validate_model_types(cfg["model_types"], file_of)
     schema.validate_slurm_fields(cfg["slurm"]["fields"], file_of)
+    schema.validate_slurm_options(cfg["slurm"]["options"], file_of)
     schema.validate_language_names(cfg["languages"], file_of)
     for key, value in cfg["paths"].items():
         try:

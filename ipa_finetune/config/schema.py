@@ -36,10 +36,24 @@ DATA_FORMATS = ("json", "csv", "parquet")  # datasets' builders for local data f
 # generators set per job. slurm.fields may set neither; it may override the installation's fields
 # `python` and `project_dir` (another python on the compute nodes) and add any of its own.
 REQUIRED_TEMPLATE_FIELDS = ("job_name", "cpus", "gpus", "timeout", "args")
+# sbatch_options: the #SBATCH lines of slurm.options; array / array_task: a job array's #SBATCH
+# --array line and the lines that read its task's line of the job list (empty for a single job).
 JOB_TEMPLATE_FIELDS = REQUIRED_TEMPLATE_FIELDS + (
     "log", "run_id", "run_dir", "study", "model_type", "train_langs", "eval_langs", "output_dir",
-    "temp_config_name")
+    "temp_config_name", "sbatch_options", "array", "array_task")
 GRID_ONLY_TEMPLATE_FIELDS = ("temp_config_name",)
+# slurm.options: sbatch's long option names -> value; `true` is a bare flag, `false` leaves it out.
+SBATCH_OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]$")
+# Options the templates and launchers set themselves, and where to set them instead.
+OWN_SBATCH_OPTIONS = {
+    "job-name": "the launchers name each job", "cpus-per-task": "slurm.cpus or --cpus",
+    "gpus": "slurm.gpus or --gpus", "time": "slurm.timeout or --timeout",
+    "output": "the launchers set each job's log (<output dir>/logs/)", "error": "the log holds both streams",
+    "array": "the launchers write job arrays (--array-limit, --no-array)",
+    "signal": "the templates' --signal=B:TERM@120 (it makes time-limited jobs resumable)",
+    "ntasks": "the templates run one task per job", "parsable": "the launchers read sbatch's output",
+    "wrap": "the jobs run the template's script", "dependency": "the launchers' report job",
+}
 
 
 def higher_is_better(metric):
@@ -115,7 +129,8 @@ SCHEMA = {
     "model_types": FREE,
     "tokenizer": {"eos_token": STRING},
     "hyperparameters": HYPERPARAMETERS,
-    "slurm": {"cpus": integer(1), "gpus": integer(0), "timeout": SLURM_TIME, "fields": FREE},
+    "slurm": {"cpus": integer(1), "gpus": integer(0), "timeout": SLURM_TIME, "fields": FREE,
+              "options": FREE},
     "wandb": {"enabled": BOOL, "project": STRING, "entity": nullable(STRING)},
 }
 MODEL_TYPE_KEYS = {"model_prefix": STRING, "tokenizer": STRING, "eos_token": STRING}
@@ -211,6 +226,28 @@ def validate_slurm_fields(fields, file_of):
         if not (isinstance(value, str) or _is_number(value)):
             raise ConfigError(f"{file_of(dotted)}: {dotted} = {show(value)} is not valid; "
                               "expected a string or a number")
+
+
+def validate_slurm_options(options, file_of):
+    """slurm.options: {long option name: value} rendered as `#SBATCH --name=value` lines (sbatch, not
+    bash, reads them: it splits at whitespace and has no quoting, so values hold no whitespace)."""
+    check_object(options, "slurm.options", file_of("slurm.options"))
+    for name, value in options.items():
+        dotted = f"slurm.options.{name}"
+        if not SBATCH_OPTION_RE.match(name):
+            raise ConfigError(f"{file_of(dotted)}: slurm.options key {show(name)} is not an sbatch long "
+                              "option name; expected letters, digits and '-', without the leading "
+                              "'--' (e.g. \"partition\", \"mem-per-cpu\")")
+        if name in OWN_SBATCH_OPTIONS:
+            raise ConfigError(f"{file_of(dotted)}: {dotted} is not allowed: the jobs already set "
+                              f"--{name} (use {OWN_SBATCH_OPTIONS[name]})")
+        if isinstance(value, bool) or _is_number(value):
+            continue
+        if not isinstance(value, str) or not value or any(c.isspace() or not c.isprintable() or c in "\"'"
+                                                          for c in value):
+            raise ConfigError(f"{file_of(dotted)}: {dotted} = {show(value)} is not valid; expected a "
+                              "string without spaces, quotes or control characters, a number, true (a "
+                              "bare flag such as --exclusive) or false (left out)")
 
 
 def validate_language_names(languages, file_of):

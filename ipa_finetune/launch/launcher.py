@@ -1,7 +1,9 @@
 """Launching planned jobs: write the scripts, then submit them with sbatch, run them here (--local), or
 only show them (--dry-run); keep a manifest of what was submitted. The side effects of
 grid-search.py and finetuning-generator.py live here; what to run is jobs.py, how a script looks
-templates.py, what Slurm says slurm.py, what was submitted manifest.py.
+templates.py, what Slurm says slurm.py, what was submitted manifest.py. By default the jobs go out
+as job arrays (arrays.py plans them, array_launch.py writes and submits them; --no-array: one
+script and one sbatch per job), followed by the report job (report_job.py; --no-report skips it).
 
 Re-run rules (a launcher can be run again after any failure, and submits no duplicate):
 - a job whose run dir has results.json is skipped (unless --force);
@@ -9,7 +11,9 @@ Re-run rules (a launcher can be run again after any failure, and submits no dupl
   as not finished (pending, running, ...) is skipped, even with --force (scancel it first);
 - a job whose latest Slurm job ended (any final state, or so long ago Slurm forgot it) without
   results.json is submitted again;
-- when squeue cannot tell (not installed, controller down), manifest jobs are not resubmitted.
+- when squeue cannot tell (not installed, controller down), manifest jobs are not resubmitted;
+- a resubmitted job that last ran as task i of an array whose job list still holds its line runs
+  as task i of that list again: one new array of just those indices (`--array=3,7,12`).
 
     setup = setup_from_args(args, "finetune-template.sh")
     planned = jobs.plan_transfer_jobs(setup.study, setup.config_files, setup.model_types)
@@ -28,10 +32,11 @@ from ..config.reading import find_config_file
 from ..config.schema import SLURM_TIME
 from ..config.study import study_from_args
 from ..errors import UserError
-from ..files import write_json_atomic, write_text_atomic
+from ..files import write_text_atomic
+from . import array_launch, templates
 from . import jobs as jobs_mod
-from . import templates
 from .manifest import append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest
+from .report_job import submit_report, write_report_script
 from .slurm import FINAL_STATES, SubmitError, queue_states, sbatch
 
 DEFAULT_MAX_JOBS = 100
@@ -44,6 +49,9 @@ class Options:
     yes: bool = False
     force: bool = False
     max_jobs: int = DEFAULT_MAX_JOBS
+    array: bool = True          # job arrays; False: one script and one sbatch per job
+    array_limit: int = None     # at most this many tasks of an array at once (%K), None: no limit
+    report: bool = True         # submit the report job after the jobs
 
 
 # ----------------------------------------------------------------------------- command line
@@ -76,13 +84,26 @@ def add_launch_arguments(parser):
     parser.add_argument("--max-jobs", type=int, default=DEFAULT_MAX_JOBS,
                         help="refuse to submit or run more jobs than this without --yes "
                              "(default: %(default)s)")
+    parser.add_argument("--no-array", dest="array", action="store_false",
+                        help="one job script and one sbatch per job instead of job arrays (one job "
+                             "list + array script per MaxArraySize - 1 jobs, one sbatch each)")
+    parser.add_argument("--array-limit", type=int, metavar="K",
+                        help="run at most K tasks of each job array at once (sbatch --array=...%%K; "
+                             "default: no limit)")
+    parser.add_argument("--no-report", dest="report", action="store_false",
+                        help="do not submit the report job (collect-results.py for the study, run by "
+                             "Slurm when every submitted job has ended)")
 
 
 def options_from_args(args):
     if args.max_jobs < 0:
         raise UserError(f"--max-jobs {args.max_jobs}: expected a number of jobs >= 0")
+    if args.array_limit is not None and (args.array_limit < 1 or not args.array):
+        raise UserError(f"--array-limit {args.array_limit}: expected a number of tasks >= 1, for job "
+                        "arrays (not with --no-array)")
     return Options(dry_run=args.dry_run, local=args.local, yes=args.yes, force=args.force,
-                   max_jobs=args.max_jobs)
+                   max_jobs=args.max_jobs, array=args.array, array_limit=args.array_limit,
+                   report=args.report)
 
 
 def settings_from_args(args, cfg, output_dir, python=sys.executable, project_dir=None):
@@ -173,10 +194,9 @@ def classify_submitted(jobs, entries, states):
 def write_job_files(job_list, scripts, output_dir):
     """Each job's script (and its grid hyperparameter config); returns the script paths."""
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
+    array_launch.write_grid_configs(job_list)
     paths = []
     for job, text in zip(job_list, scripts):
-        if job.temp_config:
-            write_json_atomic(job.temp_config, jobs_mod.hyperparameter_config(job.hyperparameters))
         path = os.path.join(output_dir, f"{job.name}.sh")
         write_text_atomic(path, text, mode=0o755)
         paths.append(path)
@@ -202,19 +222,21 @@ def submit_all(job_list, paths, output_dir):
     return submitted
 
 
-def run_local(job_list, paths, output_dir, cpus, project_dir):
-    """Run each script here with bash, one after another; a failing job does not stop the others.
+def run_local(job_list, paths, output_dir, cpus, project_dir, envs=None):
+    """Run each script here with bash, one after another (with the job's `envs` entry added to the
+    environment: an array task's SLURM_ARRAY_TASK_ID); a failing job does not stop the others.
     Returns [(job, exit code, log)] of the failures."""
     failures = []
     env = dict(os.environ, SLURM_CPUS_PER_TASK=str(cpus))
-    bar = tqdm(list(zip(job_list, paths)), desc="local jobs", unit="job")
-    for job, script in bar:
+    bar = tqdm(list(zip(job_list, paths, envs or [{}] * len(paths))), desc="local jobs", unit="job")
+    for job, script, extra in bar:
         bar.set_postfix_str(job.name)
         entry = manifest_entry(job, "local", script, output_dir)
         append_manifest(output_dir, entry)
         with open(entry["log"], "w", encoding="utf-8") as log:
             code = subprocess.run(["bash", script], stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, cwd=project_dir, env=env).returncode
+                                  stdin=subprocess.DEVNULL, cwd=project_dir,
+                                  env=dict(env, **extra)).returncode
         if code != 0:
             failures.append((job, code, entry["log"]))
             tqdm.write(f"job {job.name} failed (exit {code}); log: {entry['log']}")
@@ -231,11 +253,7 @@ def check_before_launch(job_list, setup):
         setup.study.shared_classes(job.train_langs + job.eval_langs)
     fields = [templates.job_fields(job, cfg, settings) for job in job_list]
     templates.check_fields(template, template_path, fields)
-    unused = templates.unused_config_fields(template, cfg, template_path)
-    if unused:
-        print(f"note: the template {template_path} does not use slurm.fields {', '.join(unused)}; to "
-              f"use them, copy it, add lines such as `#SBATCH --{unused[0]}={{{unused[0]}}}` and pass "
-              "the copy with --template", file=sys.stderr)
+    templates.check_template_uses(template, template_path, cfg, array=options.array)
     if not options.dry_run and not options.local and shutil.which("sbatch") is None:
         raise SubmitError("sbatch not found on PATH (no Slurm here): use --local to run the jobs on this "
                           "machine, or --dry-run to only write the job scripts")
@@ -243,7 +261,8 @@ def check_before_launch(job_list, setup):
 
 
 def jobs_left(job_list, output_dir, force, what):
-    """The jobs still to run, saying how many were skipped and why (the re-run rules above)."""
+    """The jobs still to run, saying how many were skipped and why (the re-run rules above).
+    Returns (to_run, {run id: latest manifest entry}, Slurm ids of the jobs still queued or running)."""
     to_run, finished = jobs_mod.split_finished(job_list, force)
     print(f"{len(job_list)} {what} planned", end="")
     print(f"; {len(finished)} skipped: results.json exists (--force re-runs them)" if finished else "")
@@ -260,7 +279,8 @@ def jobs_left(job_list, output_dir, force, what):
     if unknown:
         print(f"{len(unknown)} skipped: in {manifest_path(output_dir)} but squeue cannot tell whether "
               "they still run; delete their lines from the manifest to resubmit")
-    return to_run
+    latest = latest_per_run(entries)
+    return to_run, latest, [str(latest[job.run_id]["job_id"]) for job in active]
 
 
 def launch(job_list, setup, what="jobs"):
@@ -268,7 +288,7 @@ def launch(job_list, setup, what="jobs"):
     settings, options = setup.settings, setup.options
     fields = check_before_launch(job_list, setup)
     by_name = dict(zip((j.name for j in job_list), fields))
-    to_run = jobs_left(job_list, settings.output_dir, options.force, what)
+    to_run, latest, active_ids = jobs_left(job_list, settings.output_dir, options.force, what)
     if not to_run:
         print("nothing to do")
         return 0
@@ -276,22 +296,66 @@ def launch(job_list, setup, what="jobs"):
         raise UserError(f"{len(to_run)} jobs to {'run' if options.local else 'submit'}, more than "
                         f"--max-jobs {options.max_jobs}; add --yes to go ahead (or --dry-run to see them)")
 
-    scripts = [templates.render(setup.template, by_name[job.name]) for job in to_run]
-    paths = write_job_files(to_run, scripts, settings.output_dir)
+    written = (write_arrays if options.array else write_scripts)(to_run, latest, setup, by_name)
     if options.dry_run:
-        print(f"dry run: {len(paths)} job scripts written to {settings.output_dir} "
-              f"(e.g. {os.path.basename(paths[0])}); nothing submitted")
+        print(f"dry run: {written.summary}; nothing submitted")
+        if options.report:
+            print(f"the report job would run {write_report_script(setup, by_name[to_run[0].name])[0]}")
         return 0
     if options.local:
-        cpus = min(settings.cpus, len(os.sched_getaffinity(0)))  # one job at a time: at most all cores
-        if cpus < settings.cpus:
-            print(f"note: --local runs each job with {cpus} CPUs (all this machine has), not {settings.cpus}")
-        failures = run_local(to_run, paths, settings.output_dir, cpus, settings.project_dir)
-        print(f"{len(to_run) - len(failures)} of {len(to_run)} local jobs succeeded")
-        for job, code, log in failures:
-            print(f"FAILED {job.name} (exit {code}); log: {log}", file=sys.stderr)
-        return 1 if failures else 0
-    submitted = submit_all(to_run, paths, settings.output_dir)
-    print(f"submitted {len(submitted)} jobs (ids {submitted[0]}-{submitted[-1]}); manifest: "
-          f"{manifest_path(settings.output_dir)}")
+        return run_here(written, settings)
+    if written.chunks is not None:
+        submitted = array_launch.submit_chunks(written.chunks, settings.output_dir, options.array_limit)
+        arrays = array_launch.describe(written.chunks, options.array_limit)
+        print(f"submitted {len(written.jobs)} jobs as {arrays} (array job ids {', '.join(submitted)}); "
+              f"manifest: {manifest_path(settings.output_dir)}")
+    else:
+        submitted = submit_all(written.jobs, written.paths, settings.output_dir)
+        print(f"submitted {len(submitted)} jobs (ids {submitted[0]}-{submitted[-1]}); manifest: "
+              f"{manifest_path(settings.output_dir)}")
+    if options.report:
+        submit_report(setup, by_name[to_run[0].name], submitted + active_ids)
     return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """What a launch wrote: the jobs, in the order they run, with the script (and extra environment)
+    each one runs, the arrays (None with --no-array) and a line saying where they are."""
+    jobs: list
+    paths: list
+    envs: list
+    chunks: list
+    summary: str
+
+
+def write_arrays(to_run, latest, setup, by_name):
+    """Job lists and array scripts (array_launch.py)."""
+    chunks, size = array_launch.plan(to_run, latest, setup)
+    array_launch.write_chunks(chunks, setup, by_name)
+    jobs, paths, envs = array_launch.local_runs(chunks)
+    return Written(jobs, paths, envs, chunks,
+                   f"{len(jobs)} jobs in {array_launch.describe(chunks, setup.options.array_limit)}, each "
+                   f"with its .jobs list, written to {setup.settings.output_dir} ({size})")
+
+
+def write_scripts(to_run, latest, setup, by_name):
+    """--no-array: one script per job."""
+    out = setup.settings.output_dir
+    scripts = [templates.render(setup.template, by_name[job.name]) for job in to_run]
+    paths = write_job_files(to_run, scripts, out)
+    return Written(to_run, paths, [{}] * len(paths), None,
+                   f"{len(paths)} job scripts written to {out} (e.g. {os.path.basename(paths[0])})")
+
+
+def run_here(written, settings):
+    """--local: every job here, one after another; the failures listed at the end (exit 1)."""
+    cpus = min(settings.cpus, len(os.sched_getaffinity(0)))  # one job at a time: at most all cores
+    if cpus < settings.cpus:
+        print(f"note: --local runs each job with {cpus} CPUs (all this machine has), not {settings.cpus}")
+    jobs = written.jobs
+    failures = run_local(jobs, written.paths, settings.output_dir, cpus, settings.project_dir, written.envs)
+    print(f"{len(jobs) - len(failures)} of {len(jobs)} local jobs succeeded")
+    for job, code, log in failures:
+        print(f"FAILED {job.name} (exit {code}); log: {log}", file=sys.stderr)
+    return 1 if failures else 0

@@ -4,6 +4,10 @@ is accepted. The launchers read it to submit no duplicate; collect-results.py to
     append_manifest(out, manifest_entry(job, "123", script, out))
     entries, problems = read_manifest(manifest_path(out))   # problems: [(file:line, reason)]
     latest = latest_per_run(entries)                          # {run id: its latest submission}
+
+A job that ran as task i of Slurm array A has `job_id` "A_i", plus `array_job_id` "A", `array_index`
+i and `job_list` (array_task_entry). The report job of a launch is a line with `"kind": "report"`
+(report_entry); read_manifest returns the runs' lines unless asked for that kind.
 """
 import datetime
 import json
@@ -34,18 +38,35 @@ def manifest_entry(job, job_id, script, output_dir):
     return entry
 
 
-def append_manifest(output_dir, entry):
-    """One JSON line, flushed to disk before the next job is submitted."""
+def array_task_entry(job, array_job_id, index, script, job_list, log):
+    """The manifest line of a job that runs as task `index` of Slurm array `array_job_id`."""
+    entry = manifest_entry(job, f"{array_job_id}_{index}", script, os.path.dirname(script))
+    submitted_at = entry.pop("submitted_at")
+    entry.update(log=log, array_job_id=str(array_job_id), array_index=index, job_list=job_list,
+                 submitted_at=submitted_at)
+    return entry
+
+
+def report_entry(job_id, job_name, script, log, depends_on, report):
+    """The manifest line of a launch's report job (not a run: status and re-runs skip it)."""
+    return {"kind": "report", "job_id": str(job_id), "job_name": job_name, "script": script,
+            "log": log, "depends_on": list(depends_on), "report": report,
+            "submitted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def append_manifest(output_dir, *entries):
+    """One JSON line per entry, flushed to disk (once) before the next sbatch."""
     with open(manifest_path(output_dir), "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.write("".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries))
         f.flush()
         os.fsync(f.fileno())
 
 
-def read_manifest(path):
-    """(entries in file order, problems). A line that is not a JSON object with `job_id` and
-    `run_dir` (e.g. cut short by an interrupted write) is a problem `(path:line, reason)`, skipped.
-    A missing file has no entries."""
+def read_manifest(path, kind="run"):
+    """(entries of `kind` in file order, problems). A run's line must be a JSON object with
+    `job_id` and `run_dir`; a line that is not (e.g. cut short by an interrupted write) is a problem
+    `(path:line, reason)`, skipped. kind="report": the report jobs' lines. A missing file has no
+    entries."""
     entries, problems = [], []
     if not os.path.isfile(path):
         return entries, problems
@@ -58,10 +79,15 @@ def read_manifest(path):
             except json.JSONDecodeError as err:
                 problems.append((f"{path}:{no}", f"not valid JSON ({err.msg})"))
                 continue
+            if isinstance(entry, dict) and entry.get("kind", "run") != "run":
+                if entry["kind"] == kind:
+                    entries.append(entry)
+                continue
             if not isinstance(entry, dict) or not entry.get("run_dir") or entry.get("job_id") in (None, ""):
                 problems.append((f"{path}:{no}", "expected an object with 'job_id' and 'run_dir'"))
                 continue
-            entries.append(entry)
+            if kind == "run":
+                entries.append(entry)
     return entries, problems
 
 

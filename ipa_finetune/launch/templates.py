@@ -6,9 +6,11 @@
     script = render(template, fields[0])
 
 A bash `${VAR}` must be written `${{VAR}}` in a template (str.format doubles literal braces);
-template_fields() says so when a template forgets.
+template_fields() says so when a template forgets. A line holding nothing but a field that is empty
+for this script (`{array}` of a single job, `{sbatch_options}` without slurm.options) is left out.
 """
 import os
+import re
 import shlex
 import string
 
@@ -16,6 +18,11 @@ from ..config.schema import GRID_ONLY_TEMPLATE_FIELDS, JOB_TEMPLATE_FIELDS
 from ..errors import UserError
 from ..files import find_file
 from .manifest import log_path
+from .options import sbatch_lines
+
+ARRAY_FIELDS = ("array", "array_task")  # what a template needs to run as a job array
+FIELD_LINE_RE = re.compile(r"^\s*\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$")
+SHIPPED = "jobs/templates/finetune-template.sh"  # the example to copy from, in messages
 
 
 class TemplateError(UserError):
@@ -67,6 +74,9 @@ def job_fields(job, cfg, settings):
     fields = {"python": q(settings.python), "project_dir": q(settings.project_dir)}
     fields.update(cfg["slurm"].get("fields") or {})
     fields.update({
+        "sbatch_options": sbatch_lines(cfg["slurm"].get("options") or {}),
+        "array": "",        # a single job; arrays.array_fields fills these for an array script
+        "array_task": "",
         "job_name": job.name,
         "cpus": settings.cpus,
         "gpus": settings.gpus,
@@ -105,11 +115,37 @@ def check_fields(template, path, fields_per_job):
 
 
 def render(template, fields):
-    """The job script: the template with its fields filled in (str.format)."""
-    return template.format(**fields)
+    """The job script: the template with its fields filled in (str.format); a line that is only a
+    field whose value is empty is left out, so a single job's script has no blank `{array}` line."""
+    def kept(line):
+        match = FIELD_LINE_RE.match(line)
+        return not (match and fields.get(match.group(1)) == "")
+    return "".join(filter(kept, template.splitlines(keepends=True))).format(**fields)
 
 
 def unused_config_fields(template, cfg, path="template"):
-    """slurm.fields the template never uses (worth a warning: a partition that is silently dropped)."""
+    """slurm.fields the template never uses (a partition that would be silently dropped)."""
     used = set(template_fields(template, path))
     return sorted(set(cfg["slurm"].get("fields") or {}) - used)
+
+
+def check_template_uses(template, path, cfg, array):
+    """Before anything is written: nothing the config sets is silently dropped, and an array launch
+    has a template that can run one. Each problem is one error naming the field and the fix."""
+    used = set(template_fields(template, path))
+    unused = unused_config_fields(template, cfg, path)
+    if unused:
+        name = unused[0]
+        raise TemplateError(f"the template {path} does not use slurm.fields {', '.join(unused)}: use "
+                            f"slurm.options for #SBATCH options (e.g. \"options\": {{\"{name}\": ...}}), "
+                            f"or add {{{name}}} to your template")
+    if cfg["slurm"].get("options") and "sbatch_options" not in used:
+        raise TemplateError(f"the template {path} has no {{sbatch_options}} field, so the config's "
+                            f"slurm.options ({', '.join(cfg['slurm']['options'])}) would be dropped: add "
+                            f"a line {{sbatch_options}} below its #SBATCH lines, as in {SHIPPED}")
+    missing = [f"{{{name}}}" for name in ARRAY_FIELDS if name not in used]
+    if array and missing:
+        raise TemplateError(f"the template {path} cannot run as a job array: it lacks "
+                            f"{' and '.join(missing)} ({{array}}: the #SBATCH --array line; {{array_task}}: "
+                            f"the lines that read the task's line of the job list); add them as in "
+                            f"{SHIPPED}, or pass --no-array for one script per job")

@@ -2,8 +2,11 @@
 # One fine-tune of the transfer matrix, written by finetuning-generator.py from
 # jobs/templates/finetune-template.sh (str.format fields in braces; literal braces written doubled).
 # Required fields: job_name, cpus, gpus, timeout, args. Also set per job: log, project_dir, python,
-# run_id, run_dir, study, model_type, train_langs, eval_langs, output_dir. Any other field comes from
-# the config's slurm.fields, e.g. "partition" for a line `#SBATCH --partition=` + the field.
+# run_id, run_dir, study, model_type, train_langs, eval_langs, output_dir; sbatch_options (the
+# config's slurm.options as #SBATCH lines); array and array_task (a job array's #SBATCH --array line
+# and the lines that read the task's job from the job list; in an array script, run_id, args and the
+# other per-job fields are that task's values). A line holding only an empty field is left out. Any
+# other field comes from the config's slurm.fields.
 #SBATCH --job-name={job_name}
 #SBATCH --ntasks=1
 #SBATCH --cpus-per-task={cpus}
@@ -13,8 +16,11 @@
 # SIGTERM to the batch shell (python, after the exec below) 120 s before the time limit:
 # finetune-exp.py then saves a checkpoint at the current step and exits 143; resubmitting resumes.
 #SBATCH --signal=B:TERM@120
+{sbatch_options}
+{array}
 set -euo pipefail
 cd {project_dir}
+{array_task}
 echo "job ${{SLURM_JOB_ID:-local}} ({job_name}) on $(hostname) at $(date -Iseconds); run {run_id}"
 # Threads follow the CPUs Slurm gave this job, not the node's core count.
 export OMP_NUM_THREADS="${{SLURM_CPUS_PER_TASK:-{cpus}}}"

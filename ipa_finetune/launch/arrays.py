@@ -1,0 +1,187 @@
+"""Job arrays: which jobs go into which array, their job lists, and the template fields of an array
+script (no Slurm here, and nothing written; array_launch.py writes and submits).
+
+A launch writes its jobs into job lists of at most MaxArraySize - 1 lines (Slurm's task indices
+start at 0 and stay below MaxArraySize). Line i + 1 of a list is task i: shell-quoted words, the
+task's run id, run folder, model type, train and eval languages, grid config ('' when none), then
+finetune-exp.py's arguments. Each list has an array script, rendered from the same template as a
+single job; its `{array_task}` lines read the task's line and `eval` it back into exactly those
+words (shlex.quote wrote them for a POSIX shell), so `{args}` becomes `"${TASK_ARGS[@]}"` and python
+is still `exec`ed: Slurm's SIGTERM reaches it as in a single job. A list is named by a hash of its
+content, so a list that queued tasks still read is never overwritten by a different one.
+
+A re-run resubmits a job that ran as task i of a list still holding its line as one new array of
+just those indices of the same list (`--array=3,7,12`); other jobs go into new lists.
+
+    chunks = plan_chunks(to_run, latest, output_dir, "rus-pol-sentiment", max_tasks=1000)
+    fields = array_fields(templates.job_fields(chunk.tasks[0][1], cfg, settings), chunk, out, limit=2)
+"""
+import dataclasses
+import hashlib
+import os
+import shlex
+
+from ..errors import UserError
+from .manifest import log_path
+
+# Slurm's default MaxArraySize (indices 0..1000), assumed when `scontrol show config` cannot be read.
+DEFAULT_MAX_ARRAY_SIZE = 1001
+JOB_LIST_SUFFIX = ".jobs"
+# Words before finetune-exp.py's arguments on a job list line, and the variables they become.
+TASK_VARIABLES = ("TASK_RUN_ID", "TASK_RUN_DIR", "TASK_MODEL_TYPE", "TASK_TRAIN_LANGS",
+                  "TASK_EVAL_LANGS", "TASK_TEMP_CONFIG")
+# Per-job template fields as the array script's bash, valid in its body (not in #SBATCH lines).
+# Names and run ids are letters, digits, '_', '-' and '+' (config.schema.NAME_RE): no quotes needed,
+# as in a single job's script; paths are quoted, as a single job's are.
+TASK_FIELDS = {"run_id": "${TASK_RUN_ID}", "run_dir": '"${TASK_RUN_DIR}"',
+               "model_type": "${TASK_MODEL_TYPE}", "train_langs": "${TASK_TRAIN_LANGS}",
+               "eval_langs": "${TASK_EVAL_LANGS}", "args": '"${TASK_ARGS[@]}"'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """One array: its script and job list, every line of the list, and the tasks to run now
+    ((index, Job) pairs; all lines of a new list, some of a list that ran before)."""
+    job_name: str       # the array's Slurm job name, <study>-<kind>
+    script: str
+    job_list: str
+    lines: tuple
+    tasks: tuple
+
+    @property
+    def indices(self):
+        return [i for i, _ in self.tasks]
+
+
+def max_tasks_per_array(max_array_size):
+    """MaxArraySize - 1 tasks per array (see the module doc); arrays off (0 or 1) is an error."""
+    if max_array_size is None:
+        max_array_size = DEFAULT_MAX_ARRAY_SIZE
+    if max_array_size < 2:
+        raise UserError(f"this Slurm has job arrays turned off (MaxArraySize={max_array_size} in "
+                        "`scontrol show config`): pass --no-array for one job script per job")
+    return max_array_size - 1
+
+
+def job_list_line(job):
+    """A job's line of a job list (see the module doc)."""
+    words = [job.run_id, job.run_dir, job.model_type, "+".join(sorted(job.train_langs)),
+             "+".join(sorted(job.eval_langs)), job.temp_config or "", *job.args]
+    for word in words:
+        if "\n" in word:
+            raise UserError(f"job {job.name}: {word!r} holds a line break, which a job list (one line "
+                            "per job) cannot hold: rename it, or pass --no-array")
+    return shlex.join(words)
+
+
+def array_spec(indices, limit=None):
+    """Slurm's --array value: runs of consecutive indices as ranges, e.g. [0, 1, 2, 5] -> "0-2,5",
+    then `%limit` (at most that many tasks at once)."""
+    parts, run = [], []
+    for i in sorted(indices):
+        if run and i != run[-1] + 1:
+            parts.append(_range(run))
+            run = []
+        run.append(i)
+    if run:
+        parts.append(_range(run))
+    return ",".join(parts) + (f"%{limit}" if limit else "")
+
+
+def _range(run):
+    return str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}"
+
+
+def read_job_list(path):
+    """The lines of a job list, or None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+
+
+def job_kind(jobs):
+    """"grid" for grid-search.py's jobs (they have a grid config), else "transfer"."""
+    return "grid" if any(job.temp_config for job in jobs) else "transfer"
+
+
+def plan_chunks(to_run, latest, output_dir, study, max_tasks, read_list=read_job_list):
+    """The arrays that run `to_run`: first, per job list that earlier Slurm arrays ran and that still
+    holds the job's line at the index it had, one array of just those indices; then the other jobs,
+    in order, in new lists of at most `max_tasks` lines. `latest`: {run id: latest manifest entry}."""
+    reused, fresh, lists = {}, [], {}
+    for job in to_run:
+        entry = latest.get(job.run_id) or {}
+        path, index = entry.get("job_list"), entry.get("array_index")
+        if entry.get("array_job_id") and path and isinstance(index, int):
+            if path not in lists:
+                lists[path] = read_list(path)
+            lines = lists[path]
+            if lines is not None and 0 <= index < len(lines) and lines[index] == job_list_line(job):
+                reused.setdefault(path, []).append((index, job))
+                continue
+        fresh.append(job)
+    kind = job_kind(to_run)
+    chunks = [Chunk(f"{study}-{kind}", _script_of(path), path, tuple(lists[path]),
+                    tuple(sorted(tasks, key=lambda task: task[0]))) for path, tasks in reused.items()]
+    for start in range(0, len(fresh), max_tasks):
+        part = fresh[start:start + max_tasks]
+        lines = tuple(job_list_line(job) for job in part)
+        digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:10]
+        path = os.path.join(output_dir, f"{study}-{kind}-{digest}{JOB_LIST_SUFFIX}")
+        chunks.append(Chunk(f"{study}-{kind}", _script_of(path), path, lines, tuple(enumerate(part))))
+    return chunks
+
+
+def _script_of(job_list):
+    """A job list's array script: the same path with .sh for .jobs."""
+    base = job_list[: -len(JOB_LIST_SUFFIX)] if job_list.endswith(JOB_LIST_SUFFIX) else job_list
+    return base + ".sh"
+
+
+def job_list_text(chunk):
+    return "".join(line + "\n" for line in chunk.lines)
+
+
+def task_block(job_list):
+    """The `{array_task}` lines: the task's words from its line of the job list, as variables."""
+    q = shlex.quote(job_list)
+    names = " ".join(f"{name}=${{TASK[{i}]}}" for i, name in enumerate(TASK_VARIABLES[:3]))
+    more = " ".join(f"{name}=${{TASK[{i}]}}" for i, name in enumerate(TASK_VARIABLES[3:], 3))
+    return "\n".join([
+        "# Array task: its job is line SLURM_ARRAY_TASK_ID + 1 of the job list, shell-quoted words",
+        "# written by the launcher (run id, run folder, model type, train and eval languages, grid",
+        "# config or '', then finetune-exp.py's arguments); eval turns them back into those words.",
+        f"JOB_LIST={q}",
+        'TASK_ID="${SLURM_ARRAY_TASK_ID:?is not set: submit this script with sbatch}"',
+        'TASK_LINE=$(sed -n "$((TASK_ID + 1))p" "$JOB_LIST")',
+        '[ -n "$TASK_LINE" ] || {',
+        '  echo "array task $TASK_ID: no line $((TASK_ID + 1)) in $JOB_LIST" >&2; exit 2; }',
+        'eval "TASK=($TASK_LINE)"',
+        names,
+        more,
+        f'TASK_ARGS=("${{TASK[@]:{len(TASK_VARIABLES)}}}")',
+        'echo "array task ${SLURM_ARRAY_JOB_ID:-local}_${TASK_ID}: line $((TASK_ID + 1)) of $JOB_LIST"',
+    ])
+
+
+def array_fields(fields, chunk, output_dir, limit=None):
+    """The template fields of `chunk`'s array script, from one of its jobs' single-job fields: the
+    array's name, log (`%A_%a`: array job id, task index), #SBATCH --array line (every line of the
+    list; a resubmission names its indices on sbatch's command line) and task block; per-job
+    fields become the task's variables."""
+    out = dict(fields, **TASK_FIELDS)
+    out.update(job_name=chunk.job_name,
+               log=shlex.quote(log_path(output_dir, chunk.job_name, "%A_%a")),
+               array=f"#SBATCH --array={array_spec(range(len(chunk.lines)), limit)}",
+               array_task=task_block(chunk.job_list))
+    if "temp_config_name" in fields:
+        out["temp_config_name"] = '"${TASK_TEMP_CONFIG}"'
+    return out
+
+
+def task_log(output_dir, chunk, array_job_id, index):
+    """The log of one task, as Slurm names it."""
+    return log_path(output_dir, chunk.job_name, f"{array_job_id}_{index}")
