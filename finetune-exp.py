@@ -52,6 +52,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
                         help="stop after N optimizer steps (for debugging and smoke tests); recorded as "
                              "hyperparameter max_steps, so the run gets its own run id")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="the run's seed, replacing hyperparameters.seed (needed when the config "
+                             "lists several seeds: the launchers start one run per seed with it)")
     parser.add_argument("--no-save-model", dest="save_model", action="store_false",
                         help="do not write best_model/ (saves disk in big grids); metrics are unchanged")
     args = parser.parse_args(argv)
@@ -69,7 +72,8 @@ def main(argv=None):
     args = parse_args(argv)
     study = study_from_args(args)
     plan = experiment.plan_run(study, args.model_type, args.train_langs, args.eval_langs,
-                               output_dir=args.output_dir, max_steps=args.max_steps)
+                               output_dir=args.output_dir, max_steps=args.max_steps, seed=args.seed,
+                               config_names=args.config)
     done = None if args.force else experiment.finished_message(plan)
     if done:
         experiment.clear_leftover_checkpoints(plan)
