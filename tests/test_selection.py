@@ -60,14 +60,20 @@ def cross_lingual(tiny_assets, tmp_path_factory):
     return plans, results
 
 
+def assert_chosen_on(plan, r, protocol, seen, unseen):
+    """The run chose its epoch on `seen`'s validation split: results.json says so, and train.log
+    shows evaluations of `seen` and none of `unseen` while training."""
+    assert (r["selection"], r["selected_on"]) == (protocol, {seen: "validation"})
+    logged = read_log_evaluations(plan.log_file)
+    assert f"eval_{seen}_f1" in logged and not [k for k in logged if k.startswith(f"eval_{unseen}")]
+    assert [h["languages"] for h in r["history"]] == [[seen]] * EPOCHS
+    assert all(set(h["metrics"]) == {seen} for h in r["history"])
+
+
 def test_source_never_evaluates_the_target_while_training(cross_lingual):
     plans, results = cross_lingual
     r = results["source"]
-    assert (r["selection"], r["selected_on"]) == ("source", {"alpha": "validation"})
-    logged = read_log_evaluations(plans["source"].log_file)
-    assert "eval_alpha_f1" in logged and not [k for k in logged if k.startswith("eval_beta")]
-    assert [h["languages"] for h in r["history"]] == [["alpha"]] * EPOCHS
-    assert all(set(h["metrics"]) == {"alpha"} for h in r["history"])
+    assert_chosen_on(plans["source"], r, "source", seen="alpha", unseen="beta")
     assert set(r["metrics"]) == {"beta"}  # the target's labels: only in the final evaluation
     assert r["best_score"] == max(h["score"] for h in r["history"])
 
@@ -75,10 +81,7 @@ def test_source_never_evaluates_the_target_while_training(cross_lingual):
 def test_target_chooses_on_the_target(cross_lingual):
     plans, results = cross_lingual
     r = results["target"]
-    assert (r["selection"], r["selected_on"]) == ("target", {"beta": "validation"})
-    logged = read_log_evaluations(plans["target"].log_file)
-    assert "eval_beta_f1" in logged and not [k for k in logged if k.startswith("eval_alpha")]
-    assert [h["languages"] for h in r["history"]] == [["beta"]] * EPOCHS
+    assert_chosen_on(plans["target"], r, "target", seen="beta", unseen="alpha")
     # chosen on beta's validation split: the kept epoch's score is the final beta eval metric
     assert r["best_score"] == pytest.approx(r["metrics"]["beta"]["eval"]["f1"])
     assert plans["source"].run_id != plans["target"].run_id  # the protocol is part of the run id

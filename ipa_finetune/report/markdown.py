@@ -63,7 +63,8 @@ def difference_block(t, mt, digits=3):
                          fmt_num(value, digits, signed=True), fmt_interval(ci, digits),
                          "*" if ci is not None and ci.excludes_zero else ""])
     out = [f"### {mt} - {t.baseline}", "", table(head, rows, ["l", "r", "r", "r", "r", "l"]), ""]
-    return out + [f"No interval for {', '.join(cells)}: {reason}." for reason, cells in reasons.items()]
+    notes = [f"No interval for {', '.join(cells)}: {reason}." for reason, cells in reasons.items()]
+    return out + notes + ([""] if notes else [])
 
 
 def transfer_section(t, digits=3, resamples=None):
@@ -85,7 +86,7 @@ def transfer_section(t, digits=3, resamples=None):
             rows.append([lang_label(train)] + cells)
         out += [f"### {mt}", "", table(head, rows, align), ""]
     for mt in t.differences():
-        out += difference_block(t, mt, digits) + [""]
+        out += difference_block(t, mt, digits)
     notes = ["Cells: mean ± sample std (ddof=1) over seeds of one hyperparameter setting, n runs;"
              " – no run" + (" or no test split" if t.split == "test" else "") + "."]
     if picked:
