@@ -161,3 +161,16 @@ def test_a_seed_list_needs_one_seed_per_run(tiny_study):
     assert one.run_id != experiment.plan_run(study, "normal", ["alpha"], ["alpha"], seed=3).run_id
     with pytest.raises(ConfigError, match=r"--seed -1 is not valid; expected an integer >= 0"):
         experiment.plan_run(study, "normal", ["alpha"], ["alpha"], seed=-1)
+
+
+def test_bad_selection_and_init_are_one_line_errors(tiny_study, tmp_path):
+    for extra, expected in (({"hyperparameters": {"selection": "best"}},
+                             'hyperparameters.selection = "best" is not valid; expected one of source, target, last'),
+                            ({"model_types": {"normal": {"model_prefix": "normal", "tokenizer": "normal",
+                                                         "init": "scratch"}}},
+                             'model_types.normal.init = "scratch" is not valid; expected one of pretrained, random')):
+        overlay = tmp_path / "bad.json"
+        overlay.write_text(json.dumps(extra))
+        msg = one_line_error(run_script("finetune-exp.py", tiny_study(), overlay, "--model-type", "normal",
+                                        "--train-langs", "alpha", "--eval-langs", "alpha", timeout=120))
+        assert expected in msg and "bad.json" in msg
