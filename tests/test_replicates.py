@@ -98,8 +98,8 @@ def test_launchers_take_seeds(tmp_path):
                    "--dry-run", "--output-dir", out, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "6 configurations x 1 model types (ipa) x 2 seeds" in p.stdout and "12 jobs planned" in p.stdout
-    script = (out / "rus-pol-sentiment-ipa-polish-to-russian-seed6.sh").read_text()
-    assert "--eval-langs russian --seed 6 " in script
+    written = "".join(f.read_text() for f in out.iterdir() if f.is_file())  # scripts or job lists
+    assert "--train-langs polish --eval-langs russian --seed 6" in written
     line = one_line_error(run_script("grid-search.py", STUDY, overlay, "--seeds", "3", "3", "--dry-run",
                                      timeout=120))
     assert "--seeds 3 3: repeats a seed" in line
