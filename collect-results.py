@@ -1,8 +1,9 @@
 """Tables, heatmaps and job status of a study's finished runs.
 
 Reads every results.json under the given folders, prints a Markdown report (transfer matrix per
-model type and its difference to `normal`, grid-search summary, job status from the generators'
-manifests) and writes report.md, runs.csv and heatmap PNGs to the output folder.
+model type and its difference to a baseline model type with paired-bootstrap intervals, learning
+curves, grid-search summary, job status from the generators' manifests) and writes report.md,
+runs.csv, differences.csv and PNGs to the output folder.
 
 Examples:
     python collect-results.py results/rus-pol-sentiment --split test
@@ -21,6 +22,7 @@ from ipa_finetune.report import build
 from ipa_finetune.report.collect import SPLITS
 from ipa_finetune.report.status import job_statuses
 from ipa_finetune.report.status_view import render_status
+from ipa_finetune.report.uncertainty import RESAMPLES
 
 EPILOG = """\
 With --config and no RESULTS_DIR, the results come from paths.results_dir/<study> of the config,
@@ -31,7 +33,8 @@ Put RESULTS_DIR before the options that take several values (--config, --manifes
 
 Cells are mean ± sample std (ddof=1) over seeds of one hyperparameter setting, with n. Where a cell
 has several settings (a grid), the one with the best mean eval-split metric is shown, also with
---split test (selection never looks at test)."""
+--split test (selection never looks at test). Each difference to the baseline has a 95% paired
+bootstrap interval from the runs' saved predictions; * marks an interval that excludes 0."""
 
 
 def parse_args(argv=None):
@@ -57,7 +60,14 @@ def parse_args(argv=None):
     p.add_argument("--digits", type=int, default=3, help="decimals shown in tables (default: 3)")
     p.add_argument("--log-lines", type=int, default=15,
                    help="lines of a failed job's log shown in the status (default: 15)")
-    p.add_argument("--no-plots", action="store_true", help="skip the heatmap PNGs")
+    p.add_argument("--baseline", metavar="MODEL_TYPE",
+                   help="model type subtracted in the difference blocks: every other model type "
+                        "minus this one, e.g. random for the no-pretraining control (default: "
+                        "normal, when present)")
+    p.add_argument("--resamples", type=int, default=RESAMPLES, metavar="R",
+                   help="paired bootstrap resamples per difference cell, at least 1000 "
+                        "(default: %(default)s)")
+    p.add_argument("--no-plots", action="store_true", help="skip the heatmap and learning-curve PNGs")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved --config (each value with the file that set it) "
                         "and exit")
@@ -121,18 +131,22 @@ def main(argv=None):
     args = parse_args(argv)
     if args.digits < 0 or args.log_lines < 0:
         raise UserError(f"--digits {args.digits} / --log-lines {args.log_lines}: must be >= 0")
+    if args.resamples < 1000:
+        raise UserError(f"--resamples {args.resamples}: expected at least 1000 (percentiles of fewer "
+                        "resamples are too noisy for a 95% interval)")
     cfg, dirs, root, manifests, notes = resolve_inputs(args)
     slurm = (lambda job_id: None) if args.no_slurm else Lookup()
     if args.status:
         return show_status(manifests, slurm, args.log_lines)
     metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get(
         "metric_for_best_model") or "f1"
-    report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines)
+    report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines,
+                                baseline=args.baseline, resamples=args.resamples)
     report.notes += notes
     out = args.out or build.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
     text = build.write_report(report, out, args.digits, plots=not args.no_plots)
     sys.stdout.write(text)
-    print(f"collect-results.py: wrote {os.path.join(out, 'report.md')}, runs.csv and "
+    print(f"collect-results.py: wrote {os.path.join(out, 'report.md')}, runs.csv, differences.csv and "
           f"{len(report.figures)} figure(s); {len(report.bad)} file(s) skipped", file=sys.stderr)
 
 

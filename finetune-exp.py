@@ -3,9 +3,11 @@
     python finetune-exp.py config/demo.json --model-type ipa --train-langs polish russian \
         --eval-langs russian
 
-Trains on the train splits of --train-langs together, evaluates every epoch on the eval split of each
---eval-langs language, keeps the epoch best on average, and writes
-<results_dir>/<study>/<run_id>/results.json (plus best_model/ and train.log). A finished run is skipped;
+Trains on the train splits of --train-langs together, evaluates every epoch on the eval splits that
+hyperparameters.selection names (default "source": the train languages', so a cross-lingual run never
+sees the target's labels before its final evaluation), keeps the epoch best on average (or the last),
+evaluates it on each --eval-langs language's eval and test split, and writes
+<results_dir>/<study>/<run_id>/results.json (plus predictions/, best_model/ and train.log). A finished run is skipped;
 a killed one resumes from its last checkpoint when started again with the same arguments. SIGTERM or
 SIGUSR1 (Slurm's warning before a time-limit or preemption kill) saves a checkpoint at the current step
 and exits with 128 + the signal number (143 for SIGTERM) without writing results.json.
@@ -36,8 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--train-langs", nargs="+", metavar="LANG",
                         help="languages whose train splits are concatenated for training")
     parser.add_argument("--eval-langs", nargs="+", metavar="LANG",
-                        help="languages evaluated every epoch (eval split) and at the end (eval and "
-                             "test split)")
+                        help="languages evaluated at the end (eval and test split, with predictions); "
+                             "every epoch too under hyperparameters.selection target")
     parser.add_argument("--output-dir", metavar="DIR",
                         help="results folder to use instead of the config's paths.results_dir; the run "
                              "goes to DIR/<study>/<run_id>/")
@@ -52,6 +54,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
                         help="stop after N optimizer steps (for debugging and smoke tests); recorded as "
                              "hyperparameter max_steps, so the run gets its own run id")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="the run's seed, replacing hyperparameters.seed (needed when the config "
+                             "lists several seeds: the launchers start one run per seed with it)")
     parser.add_argument("--no-save-model", dest="save_model", action="store_false",
                         help="do not write best_model/ (saves disk in big grids); metrics are unchanged")
     args = parser.parse_args(argv)
@@ -69,7 +74,8 @@ def main(argv=None):
     args = parse_args(argv)
     study = study_from_args(args)
     plan = experiment.plan_run(study, args.model_type, args.train_langs, args.eval_langs,
-                               output_dir=args.output_dir, max_steps=args.max_steps)
+                               output_dir=args.output_dir, max_steps=args.max_steps, seed=args.seed,
+                               config_names=args.config)
     done = None if args.force else experiment.finished_message(plan)
     if done:
         experiment.clear_leftover_checkpoints(plan)

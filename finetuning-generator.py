@@ -32,10 +32,12 @@ def parse_args(argv=None):
 def main(argv=None):
     setup = launcher.setup_from_args(parse_args(argv), TEMPLATE)
     planned = jobs.plan_transfer_jobs(setup.study, setup.config_files, setup.model_types,
-                                      force=setup.options.force)
-    configurations = len(planned) // len(setup.model_types)
+                                      force=setup.options.force, seeds=setup.seeds)
+    seeds = len({job.seed for job in planned})
+    configurations = len(planned) // len(setup.model_types) // seeds
     print(launcher.plan_line(f"transfer matrix of {', '.join(setup.cfg['languages'])}: "
-                             f"{configurations} configurations", setup))
+                             f"{configurations} configurations", setup)
+          + (f" x {seeds} seeds" if seeds > 1 else ""))
     sys.exit(launcher.launch(planned, setup, what="jobs"))
 
 

@@ -43,9 +43,11 @@ def main(argv=None):
     grid = load_grid_config(args.grid_config, cfg)
     temp_dir = os.path.abspath(args.temp_config_dir or cfg["paths"]["temp_config_dir"])
     planned = jobs.plan_grid_jobs(setup.study, setup.config_files, grid, model_types, temp_dir,
-                                  force=args.force)
+                                  force=args.force, seeds=setup.seeds)
     permutations = len(planned) // len(model_types)
-    print(launcher.plan_line(f"grid {grid['file']}: {permutations} permutations", setup)
+    seeds = len({job.hyperparameters.get("seed") for job in planned})
+    settings = f" ({permutations // seeds} settings x {seeds} seeds)" if seeds > 1 else ""
+    print(launcher.plan_line(f"grid {grid['file']}: {permutations} permutations{settings}", setup)
           + f"; train on {'+'.join(grid['languages']['train'])}, evaluate on "
           f"{'+'.join(grid['languages']['eval'])}")
     sys.exit(launcher.launch(planned, setup, what="grid jobs"))

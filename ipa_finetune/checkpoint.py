@@ -179,14 +179,22 @@ def save_checkpoint(model, path, *, optimizer=None, iter_num=0, best_val_loss=No
     write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))  # a crash never leaves half a ckpt.pt
 
 
-def load_classifier(path, num_labels, *, seed=None, dropout=None, id2label=None):
+def load_classifier(path, num_labels, *, seed=None, dropout=None, id2label=None, pretrained=True):
     """hf_wrapper's NanoGPTForSequenceClassification with the body of the nanoGPT ckpt.pt at `path`
-    and a fresh head (see from_gpt_weights). Raises CheckpointError (one line) for a bad checkpoint."""
+    and a fresh head (see from_gpt_weights). pretrained=False: the checkpoint's architecture
+    (model_args) with nanoGPT's random init instead of its weights (a no-pretraining control), drawn
+    from `seed` so that the same seed builds the same body. Raises CheckpointError (one line) for a
+    bad checkpoint."""
     import hf_wrapper  # transformers: only for the runs that build a model
 
     config, weights = read_checkpoint(path)
+    build = hf_wrapper.NanoGPTForSequenceClassification.from_gpt_weights
     try:
-        return hf_wrapper.NanoGPTForSequenceClassification.from_gpt_weights(
-            config, weights, num_labels, seed=seed, dropout=dropout, id2label=id2label)
+        if pretrained:
+            return build(config, weights, num_labels, seed=seed, dropout=dropout, id2label=id2label)
+        with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's generator
+            if seed is not None:
+                torch.manual_seed(seed)
+            return build(config, None, num_labels, seed=seed, dropout=dropout, id2label=id2label)
     except ValueError as e:
         raise CheckpointError(f"checkpoint {path}: cannot build a classifier from it: {e}") from None

@@ -231,9 +231,12 @@ def one_line_error(proc):
 
 def write_overlay(folder, name="overlay.json", **extra):
     """A config file putting results, jobs and temp configs (a folder name with a space: paths must
-    survive quoting) under `folder` (a pathlib.Path), plus `extra` top-level keys."""
+    survive quoting) under `folder` (a pathlib.Path), plus `extra` top-level keys. It pins one seed
+    (the shipped study config lists three), so that a test counts one job per run unless it asks
+    for replicates (extra hyperparameters replace the pin)."""
     data = {"paths": {"results_dir": str(folder / "results"), "jobs_dir": str(folder / "jobs"),
-                      "temp_config_dir": str(folder / "temp configs")}}
+                      "temp_config_dir": str(folder / "temp configs")},
+            "hyperparameters": {"seed": 1337}}
     data.update(extra)
     path = folder / name
     path.write_text(json.dumps(data), encoding="utf-8")

@@ -120,8 +120,12 @@ def test_markdown_text(study):
     assert "| polish | 0.720 ± 0.020 (n=3) | 0.400 (n=1) |" in md
     assert "| russian | – | 0.650 (n=1) † |" in md
     assert "### ipa - normal" in md
-    assert "| polish | +0.050 | +0.050 |" in md
-    assert "| polish+russian | – | – |" in md
+    assert "| polish → polish | 0.770 ± 0.020 (n=3) | 0.720 ± 0.020 (n=3) | +0.050 | – |  |" in md
+    assert "| polish → russian | 0.450 (n=1) | 0.400 (n=1) | +0.050 | – |  |" in md
+    assert "| polish+russian → " not in md.split("### ipa - normal")[1]  # no ipa A+B run
+    assert "No interval for polish → polish, polish → russian, russian → russian: a run saved no " \
+        "eval predictions" in md   # these synthetic runs have none
+    assert "Selection `target`: epoch chosen on the evaluation languages' validation splits" in md
     assert ("| s | sentiment | ipa | russian | russian | 2 | 2 | learning_rate=0.0005 | "
             "0.650 (n=1) | 0.550 (n=1) | 0.600 | 0.650 | 0.035 |") in md
     assert "## Skipped files" not in md

@@ -378,7 +378,8 @@ def test_default_json_explains_every_hyperparameter():
     defaults = json5.loads("\n".join(lines))["hyperparameters"]
     assert list(defaults) == ["learning_rate", "batch_size", "eval_batch_size", "epochs", "warmup_ratio",
                               "weight_decay", "lr_scheduler_type", "gradient_accumulation_steps",
-                              "max_length", "seed", "train_samples", "metric_for_best_model", "dropout"]
+                              "max_length", "seed", "train_samples", "metric_for_best_model", "dropout",
+                              "selection"]
     for key in defaults:
         i = next(i for i, line in enumerate(lines) if line.strip().startswith(f'"{key}"'))
         assert lines[i - 1].strip().startswith("//"), f"{key} has no comment giving its reason"

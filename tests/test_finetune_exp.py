@@ -210,8 +210,8 @@ def test_results_json_schema(finished):
     r, plan = finished.results, finished.plan
     assert set(r) == {
         "schema_version", "run_id", "study", "task", "model_type", "train_langs", "eval_langs", "datasets",
-        "hyperparameters", "seed", "metric_for_best_model", "best_epoch", "best_score", "metrics",
-        "history", "train_examples", "train_examples_per_second", "wall_time_seconds", "checkpoint",
+        "hyperparameters", "seed", "metric_for_best_model", "best_epoch", "best_score", "selection",
+        "selected_on", "metrics", "predictions", "history", "train_examples", "train_examples_per_second", "wall_time_seconds", "checkpoint",
         "best_model_dir", "config", "versions", "git_commit", "device", "finished_at"}
     assert (r["schema_version"], r["run_id"], r["study"], r["task"], r["model_type"]) == (
         1, plan.run_id, "tiny", "sentiment", "normal")
@@ -262,7 +262,7 @@ def test_metrics_match_the_saved_best_model(finished, tiny_assets):
 
 def test_run_dir_layout_and_cache_reuse(finished):
     entries = sorted(os.listdir(finished.plan.run_dir))
-    assert entries == ["best_model", "results.json", "train.log"]  # checkpoints deleted
+    assert entries == ["best_model", "predictions", "results.json", "train.log"]  # checkpoints deleted
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(os.listdir(
         os.path.join(finished.plan.run_dir, "best_model")))
     # 2 languages x 3 splits tokenized once: the resumed process found the killed one's cache

@@ -72,12 +72,14 @@ def resolve_languages(cfg, prov, file_of, db):
                for lang, name in cfg["languages"].items()}
     for lang, entry in entries.items():
         features = entry["train_features"]
-        missing = [m for m in cfg["model_types"] if isinstance(features, dict) and m not in features]
+        missing = [m for m, e in cfg["model_types"].items()
+                   if isinstance(features, dict) and e.get("features_of", m) not in features]
         if missing:
             raise ConfigError(f"{db_name}: {lang}.{task}.{cfg['languages'][lang]}.train_features has no "
                               f"columns for model type(s) {', '.join(missing)} (it covers "
-                              f"{listing(features)}); add them, or remove the model type from "
-                              "model_types (null removes it)")
+                              f"{listing(features)}); add them, remove the model type from "
+                              "model_types (null removes it), or give it \"features_of\": one of "
+                              f"{listing(features)}")
     return entries
 
 

@@ -30,6 +30,13 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 # that hyperparameters.metric_for_best_model may name. All but loss are "higher is better".
 METRICS = ("accuracy", "precision", "recall", "f1", "loss")
 LOWER_IS_BETTER = ("loss",)
+# How a run picks the epoch it keeps (hyperparameters.selection), see ipa_finetune/train/selection.py:
+# on the train languages' validation splits (zero-shot for cross-lingual runs), on the eval
+# languages' validation splits, or no choice at all (the last epoch).
+SELECTIONS = ("source", "target", "last")
+# How a model type's body starts (model_types.<t>.init): the checkpoint's weights, or a random
+# initialisation of the checkpoint's architecture (a no-pretraining control).
+INITS = ("pretrained", "random")
 TASK_TYPES = ("classification",)
 DATA_FORMATS = ("json", "csv", "parquet")  # datasets' builders for local data files
 # Job template fields (the spec's "Job Templates"): the required ones, then the others the job
@@ -100,6 +107,18 @@ BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
 SLURM_TIME = Rule(lambda v: isinstance(v, str) and bool(SLURM_TIME_RE.match(v)),
                   'a Slurm time string such as "04:00:00", "90" (minutes) or "1-12:00:00"')
 
+SEED = integer(0, below=2**32)
+
+
+def _is_seed_list(v):
+    return (isinstance(v, list) and len(v) > 0 and all(SEED.ok(s) for s in v)
+            and len(set(v)) == len(v))
+
+
+# A study may ask for several seeds (replicates): the launchers start one run per seed.
+SEEDS = Rule(lambda v: SEED.ok(v) or _is_seed_list(v),
+             f"{SEED.expected}, or a non-empty list of different such integers (one run per seed)")
+
 HYPERPARAMETERS = {
     "learning_rate": Rule(number(0, strict=True).ok, "a number > 0 (e.g. 5e-4)"),
     "batch_size": integer(1),
@@ -110,11 +129,14 @@ HYPERPARAMETERS = {
     "lr_scheduler_type": choice(SCHEDULERS),
     "gradient_accumulation_steps": integer(1),
     "max_length": integer(1),
-    "seed": integer(0, below=2**32),
+    "seed": SEEDS,
     "train_samples": nullable(integer(1)),
     "metric_for_best_model": choice(METRICS),
     "dropout": nullable(number(0, below=1)),
+    "selection": choice(SELECTIONS),
 }
+# One grid value is one run's value: a grid loops over a list of seeds itself.
+GRID_VALUE_RULES = dict(HYPERPARAMETERS, seed=SEED)
 
 FREE = "free-form map"  # marker: keys are the user's names, checked by a dedicated function
 PATH_KEYS = ("checkpoint_prefix", "tokenizer_prefix", "hf_cache", "results_dir", "jobs_dir",
@@ -133,7 +155,8 @@ SCHEMA = {
               "options": FREE},
     "wandb": {"enabled": BOOL, "project": STRING, "entity": nullable(STRING)},
 }
-MODEL_TYPE_KEYS = {"model_prefix": STRING, "tokenizer": STRING, "eos_token": STRING}
+MODEL_TYPE_KEYS = {"model_prefix": STRING, "tokenizer": STRING, "eos_token": STRING, "init": choice(INITS),
+                   "features_of": NAME}
 MODEL_TYPE_REQUIRED = ("model_prefix", "tokenizer")
 
 # A language-database entry: language -> task -> dataset name -> entry.
@@ -346,7 +369,7 @@ def validate_grid(grid, file, config_languages):
         if not values:
             raise ConfigError(f"{file}: parameters.{key} is an empty list; give one or more values")
         for v in values:
-            check_value(v, HYPERPARAMETERS[key], f"parameters.{key}", file)
+            check_value(v, GRID_VALUE_RULES[key], f"parameters.{key}", file)
         if len({json.dumps(v) for v in values}) != len(values):
             raise ConfigError(f"{file}: parameters.{key} = {show(values)} repeats a value")
         looped[key] = values

@@ -30,6 +30,17 @@ class ModelSpec:
     tokenizer: str            # the tokenizer's name under tokenizer_prefix
     tokenizer_prefix: str     # absolute
     eos_token: str            # joins several text columns and pads batches
+    init: str = "pretrained"  # "random": the checkpoint's architecture (model_args), not its weights
+    features_of: str | None = None  # read the train_features listed for this model type instead
+
+    @property
+    def pretrained(self):
+        return self.init != "random"
+
+    @property
+    def features_key(self):
+        """The key of a database entry's train_features (keyed by model type) this model reads."""
+        return self.features_of or self.name
 
     def existing_checkpoint(self):
         """The checkpoint path; CheckpointError naming the keys that make it when it is missing."""
@@ -124,7 +135,8 @@ def _model_spec(cfg, name, entry):
         name=name, model_prefix=entry["model_prefix"],
         checkpoint=os.path.join(paths["checkpoint_prefix"], entry["model_prefix"], "ckpt.pt"),
         tokenizer=entry["tokenizer"], tokenizer_prefix=paths["tokenizer_prefix"],
-        eos_token=entry.get("eos_token") or cfg["tokenizer"]["eos_token"] or DEFAULT_EOS)
+        eos_token=entry.get("eos_token") or cfg["tokenizer"]["eos_token"] or DEFAULT_EOS,
+        init=entry.get("init", "pretrained"), features_of=entry.get("features_of"))
 
 
 def resolve_study(cfg, entries):

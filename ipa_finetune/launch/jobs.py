@@ -2,10 +2,12 @@
 launcher.py does the side effects, templates.py renders the scripts).
 
 A Job is one run of finetune-exp.py: (model type, train languages, eval languages, hyperparameter
-override). Its run id (ipa_finetune.runs) is known before it is submitted, so a generator can skip
-runs that already have results. Example:
+override, seed). Its run id (ipa_finetune.runs) is known before it is submitted, so a generator can
+skip runs that already have results. Several seeds (hyperparameters.seed as a list, or --seeds) make
+one job per seed: replicates, each with its own run id. Example:
 
     planned = plan_transfer_jobs(study, ["config/demo.json"], ["normal", "ipa"])   # 12 jobs
+    planned = plan_transfer_jobs(study, files, ["normal", "ipa"], seeds=[1, 2, 3])  # 36 jobs
     to_run, finished = split_finished(planned)
 """
 import dataclasses
@@ -28,6 +30,7 @@ class Job:
     args: tuple
     hyperparameters: dict | None = None   # the grid's override (None: the config's own)
     temp_config: str | None = None        # where that override is written (grid only)
+    seed: int | None = None               # the run's seed when the launch runs several (--seed S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,49 +64,79 @@ def grid_permutations(parameters):
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
-def finetune_args(config_files, model_type, train_langs, eval_langs, force=False):
+def finetune_args(config_files, model_type, train_langs, eval_langs, force=False, seed=None):
     """finetune-exp.py's arguments for one run (config files absolute: jobs start elsewhere)."""
     args = [*config_files, "--model-type", model_type,
             "--train-langs", *train_langs, "--eval-langs", *eval_langs]
+    args += [] if seed is None else ["--seed", str(seed)]
     return args + ["--force"] if force else args
 
 
-def job_name(cfg, model_type, train_langs, eval_langs, index=None):
-    """`<study>-<model type>-<train>-to-<eval>[-<index>]`, languages sorted and joined by '+' (as in
-    run ids). Names in a config
-    are letters, digits, '_' and '-' (config.schema.NAME_RE), so the result is shell- and file-safe."""
+def job_name(cfg, model_type, train_langs, eval_langs, index=None, seed=None):
+    """`<study>-<model type>-<train>-to-<eval>[-<index>][-seed<seed>]`, languages sorted and joined
+    by '+' (as in run ids). Names in a config are letters, digits, '_' and '-'
+    (config.schema.NAME_RE), so the result is shell- and file-safe."""
     name = f"{cfg['study']}-{model_type}-{'+'.join(sorted(train_langs))}-to-{'+'.join(sorted(eval_langs))}"
-    return name if index is None else f"{name}-{index:03d}"
+    name = name if index is None else f"{name}-{index:03d}"
+    return name if seed is None else f"{name}-seed{seed}"
 
 
-def _job(study, config_files, model_type, train, evals, force, index=None, hp=None, temp_config=None):
-    # the config finetune-exp.py will see, with the grid's override as its last config file
-    cfg_run = study.with_overrides(hyperparameters=hp).cfg if hp else study.cfg
+def _job(study, config_files, model_type, train, evals, force, index=None, hp=None, temp_config=None,
+         seed=None, name_seed=None):
+    # the config finetune-exp.py will see: the grid's override as its last config file, --seed
+    override = dict(hp or {}, **({} if seed is None else {"seed": seed}))
+    cfg_run = study.with_overrides(hyperparameters=override).cfg if override else study.cfg
     rid = runs.run_id(cfg_run, model_type, train, evals)
     files = list(config_files) + ([temp_config] if temp_config else [])
-    return Job(name=job_name(study.cfg, model_type, train, evals, index), model_type=model_type,
-               train_langs=tuple(train), eval_langs=tuple(evals), run_id=rid,
+    name_seed = seed if name_seed is None else name_seed
+    return Job(name=job_name(study.cfg, model_type, train, evals, index, name_seed),
+               model_type=model_type, train_langs=tuple(train), eval_langs=tuple(evals), run_id=rid,
                run_dir=runs.run_dir(cfg_run, rid),
-               args=tuple(finetune_args(files, model_type, train, evals, force)),
-               hyperparameters=hp, temp_config=temp_config)
+               args=tuple(finetune_args(files, model_type, train, evals, force, seed)),
+               hyperparameters=hp, temp_config=temp_config, seed=seed)
 
 
-def plan_transfer_jobs(study, config_files, model_types, force=False):
-    """finetuning-generator.py: the transfer matrix of the config's languages, per model type."""
-    return [_job(study, config_files, mt, train, evals, force)
-            for mt in model_types for train, evals in transfer_matrix(study.cfg["languages"])]
+def config_seeds(study):
+    """The config's seeds when hyperparameters.seed is a list, else None (one run, its seed as is)."""
+    seed = study.hyperparameters["seed"]
+    return list(seed) if isinstance(seed, list) else None
 
 
-def plan_grid_jobs(study, config_files, grid, model_types, temp_config_dir, force=False):
-    """grid-search.py: one job per (model type, permutation of grid["parameters"]), each training on
-    grid["languages"]["train"] together and evaluating on grid["languages"]["eval"]. The
-    permutation's hyperparameters go to a config in `temp_config_dir`, passed last to finetune-exp.py."""
+def plan_transfer_jobs(study, config_files, model_types, force=False, seeds=None):
+    """finetuning-generator.py: the transfer matrix of the config's languages, per model type, per
+    seed (`seeds`: --seeds, else the config's list; each job gets --seed S). Seeds vary slowest, so
+    the first replicate of the whole matrix runs first."""
+    seeds = seeds or config_seeds(study) or [None]
+    return [_job(study, config_files, mt, train, evals, force, seed=seed)
+            for seed in seeds for mt in model_types
+            for train, evals in transfer_matrix(study.cfg["languages"])]
+
+
+def grid_parameters(study, grid, seeds=None):
+    """The grid's {hyperparameter: values}, with `seeds` (--seeds) as its seed list, else its own
+    `seed` values, else the config's seed list: the seed loops last (fastest)."""
+    params = dict(grid["parameters"])
+    seeds = seeds or (None if "seed" in params else config_seeds(study))
+    if seeds:
+        params.pop("seed", None)
+        params["seed"] = list(seeds)
+    return params
+
+
+def plan_grid_jobs(study, config_files, grid, model_types, temp_config_dir, force=False, seeds=None):
+    """grid-search.py: one job per (model type, permutation of the grid's parameters, seeds
+    included: grid_parameters), each training on grid["languages"]["train"] together and evaluating
+    on grid["languages"]["eval"]. The permutation's hyperparameters go to a config in
+    `temp_config_dir`, passed last to finetune-exp.py; job names end in -seed<S> when seeds loop."""
     train, evals = grid["languages"]["train"], grid["languages"]["eval"]
+    params = grid_parameters(study, grid, seeds)
+    several = len(params.get("seed", [])) > 1  # values are lists (load_grid_config)
     jobs = []
     for model_type in model_types:
-        for index, hp in enumerate(grid_permutations(grid["parameters"]), start=1):
+        for index, hp in enumerate(grid_permutations(params), start=1):
             temp = temp_config_path(temp_config_dir, study.name, index, hp)
-            jobs.append(_job(study, config_files, model_type, train, evals, force, index, hp, temp))
+            jobs.append(_job(study, config_files, model_type, train, evals, force, index, hp, temp,
+                             name_seed=hp["seed"] if several else None))
     return jobs
 
 

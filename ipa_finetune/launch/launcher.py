@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..cli import PROJECT_ROOT
 from ..config.reading import find_config_file
-from ..config.schema import SLURM_TIME
+from ..config.schema import SEED, SLURM_TIME
 from ..config.study import study_from_args
 from ..errors import UserError
 from ..files import write_text_atomic
@@ -93,6 +93,22 @@ def add_launch_arguments(parser):
     parser.add_argument("--no-report", dest="report", action="store_false",
                         help="do not submit the report job (collect-results.py for the study, run by "
                              "Slurm when every submitted job has ended)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                        help="one run per seed (replicates, each with its own run id), replacing "
+                             "hyperparameters.seed (default: the config's seed, or its list of seeds)")
+
+
+def seeds_from_args(args):
+    """--seeds checked: distinct integers in hyperparameters.seed's range; None when not given."""
+    seeds = getattr(args, "seeds", None)
+    if not seeds:
+        return None
+    bad = [s for s in seeds if not SEED.ok(s)]
+    if bad or len(set(seeds)) != len(seeds):
+        what = f"{bad[0]} is not valid" if bad else "repeats a seed"
+        raise UserError(f"--seeds {' '.join(map(str, seeds))}: {what}; expected different integers, "
+                        f"each {SEED.expected}")
+    return list(seeds)
 
 
 def options_from_args(args):
@@ -140,6 +156,7 @@ class LaunchSetup:
     template: str
     settings: jobs_mod.Settings
     config_files: list      # absolute: jobs start elsewhere
+    seeds: list | None = None  # --seeds (None: the config's seed or seed list)
 
     @property
     def cfg(self):
@@ -155,7 +172,7 @@ def setup_from_args(args, template_name):
     template = templates.load_template(template_path)
     settings = settings_from_args(args, study.cfg, args.output_dir or default_output_dir(study.cfg))
     return LaunchSetup(study, options, model_types, template_path, template, settings,
-                       [find_config_file(p) for p in args.config])
+                       [find_config_file(p) for p in args.config], seeds_from_args(args))
 
 
 def plan_line(what, setup):

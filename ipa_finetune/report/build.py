@@ -1,5 +1,6 @@
-"""The whole report: read the runs and the manifests, compute every table, write report.md, runs.csv
-and the figures (atomically) into one folder.
+"""The whole report: read the runs and the manifests, compute every table (with the paired bootstrap
+intervals of the difference blocks, uncertainty.py, and the learning curves, curves.py), write
+report.md, runs.csv, differences.csv and the figures (atomically) into one folder.
 
     report = build_report(["results/demo"], metric="f1", manifests=["jobs/generated/demo/manifest.jsonl"])
     text = write_report(report, "results/demo/report")
@@ -13,7 +14,8 @@ from ..launch.manifest import latest_per_run, read_manifest
 from ..launch.slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
 from .status import job_statuses
-from .tables import csv_text, grid_summary, run_rows, transfer_tables
+from .tables import BASELINE_MODEL_TYPE, csv_text, grid_summary, run_rows, transfer_tables
+from .uncertainty import RESAMPLES, difference_intervals, difference_rows
 
 
 @dataclass
@@ -31,6 +33,9 @@ class Report:
     manifest_problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     figures: list = field(default_factory=list)   # (title, file name relative to the report)
+    baseline: str = BASELINE_MODEL_TYPE             # difference blocks: model type minus this
+    resamples: int = RESAMPLES                      # paired bootstrap resamples per difference cell
+    curves: list = field(default_factory=list)      # curves.Curve, where train_samples varies
 
 
 def read_manifests(paths):
@@ -44,9 +49,20 @@ def read_manifests(paths):
     return list(latest_per_run(entries).values()), problems
 
 
+def _check_baseline(baseline, runs):
+    """--baseline must name a model type of the runs; the default (normal) may be absent."""
+    present = sorted({r.model_type for r in runs})
+    if baseline is not None and runs and baseline not in present:
+        raise UserError(f"--baseline {baseline!r} is not a model type of these results; present: "
+                        f"{', '.join(present)}")
+    return baseline or BASELINE_MODEL_TYPE
+
+
 def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=job_state,
-                 log_lines=15):
-    """Read everything and compute every table. Raises UserError for an unknown metric or split."""
+                 log_lines=15, baseline=None, resamples=RESAMPLES):
+    """Read everything and compute every table. Raises UserError for an unknown metric, split or
+    baseline model type."""
+    from .curves import learning_curves
     if split not in SPLITS:
         raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
     runs, bad = load_results(results_dirs)
@@ -54,8 +70,14 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
     if runs and metric not in known:
         raise UserError(f"--metric {metric!r} is in no results.json under "
                         f"{', '.join(results_dirs)}; available: {', '.join(known)}")
-    report = Report(metric, split, list(results_dirs), runs, bad, transfer_tables(runs, metric, split),
-                    grid_summary(runs, metric), missing_values(runs, metric), list(manifests))
+    baseline = _check_baseline(baseline, runs)
+    tables = transfer_tables(runs, metric, split)
+    for t in tables:
+        t.baseline = baseline
+    difference_intervals(tables, runs, resamples)
+    report = Report(metric, split, list(results_dirs), runs, bad, tables, grid_summary(runs, metric),
+                    missing_values(runs, metric), list(manifests), baseline=baseline,
+                    resamples=resamples, curves=learning_curves(runs, metric, split))
     if manifests:
         entries, report.manifest_problems = read_manifests(manifests)
         report.jobs = job_statuses(entries, slurm, log_lines)
@@ -80,13 +102,17 @@ def default_out_dir(results_dirs, runs, from_config_root=None, config_study=None
 
 
 def write_report(report, out_dir, digits=3, plots=True):
-    """Heatmaps, runs.csv and report.md into out_dir, each atomically. Returns the Markdown text."""
+    """Heatmaps, learning curves, runs.csv, differences.csv and report.md into out_dir, each
+    atomically. Returns the Markdown text."""
     from .markdown import render_report
     if plots:
+        from .curves import write_curve_figures
         from .plots import transfer_heatmaps
         for t in report.tables:
             report.figures += transfer_heatmaps(t, out_dir, digits)
+        report.figures += write_curve_figures(report.curves, out_dir)
     write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs)))
+    write_text_atomic(os.path.join(out_dir, "differences.csv"), csv_text(*difference_rows(report.tables)))
     text = render_report(report, digits)
     write_text_atomic(os.path.join(out_dir, "report.md"), text)
     return text

@@ -2,8 +2,10 @@
 import json
 
 from ..config.schema import higher_is_better
+from ..train.selection import DESCRIPTIONS
 from .status import STATES
 from .tables import lang_label
+from .uncertainty import LEVEL, interval_at
 
 
 def table(headers, rows, align=None):
@@ -38,11 +40,40 @@ def fmt_hp(hp):
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in hp.items())
 
 
-def transfer_section(t, digits=3):
-    """Blocks of one TransferTable: one per model type, then one per difference to `normal`."""
+def fmt_interval(ci, digits=3):
+    """`[-0.010, +0.051]`, or `–` when the cell has no interval."""
+    if ci is None or ci.low is None:
+        return "–"
+    return f"[{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
+
+
+def difference_block(t, mt, digits=3):
+    """`<type> - <baseline>` as one row per cell: both means, the difference, its interval, mark."""
+    head = ["train → eval", mt, t.baseline, "difference", f"{LEVEL}% CI", "excludes 0"]
+    rows, reasons = [], {}
+    for i, (train, row) in enumerate(zip(t.train_sets, t.differences()[mt])):
+        for j, (lang, value) in enumerate(zip(t.eval_langs, row)):
+            if value is None:
+                continue
+            ci = interval_at(t, mt, i, j)
+            if ci is not None and ci.reason:
+                reasons.setdefault(ci.reason, []).append(f"{lang_label(train)} → {lang}")
+            rows.append([f"{lang_label(train)} → {lang}", fmt_stat(t.cells[(mt, train, lang)].stat, digits),
+                         fmt_stat(t.cells[(t.baseline, train, lang)].stat, digits),
+                         fmt_num(value, digits, signed=True), fmt_interval(ci, digits),
+                         "*" if ci is not None and ci.excludes_zero else ""])
+    out = [f"### {mt} - {t.baseline}", "", table(head, rows, ["l", "r", "r", "r", "r", "l"]), ""]
+    notes = [f"No interval for {', '.join(cells)}: {reason}." for reason, cells in reasons.items()]
+    return out + notes + ([""] if notes else [])
+
+
+def transfer_section(t, digits=3, resamples=None):
+    """Blocks of one TransferTable: one per model type, then one per difference to the baseline."""
     head = ["train \\ eval"] + t.eval_langs
     align = ["l"] + ["r"] * len(t.eval_langs)
-    out = [f"## {t.study} · {t.task}: {t.metric} on the {t.split} split", ""]
+    several = f" (selection {t.selection})" if t.protocols > 1 else ""
+    out = [f"## {t.study} · {t.task}: {t.metric} on the {t.split} split{several}", "",
+           f"Selection `{t.selection}`: {DESCRIPTIONS[t.selection]}.", ""]
     picked = False
     for mt in t.model_types:
         rows = []
@@ -54,10 +85,8 @@ def transfer_section(t, digits=3):
                 cells.append(("–" if c is None else fmt_stat(c.stat, digits)) + mark)
             rows.append([lang_label(train)] + cells)
         out += [f"### {mt}", "", table(head, rows, align), ""]
-    for mt, diff in t.differences().items():
-        rows = [[lang_label(train)] + [fmt_num(v, digits, signed=True) for v in row]
-                for train, row in zip(t.train_sets, diff)]
-        out += [f"### {mt} - normal", "", table(head, rows, align), ""]
+    for mt in t.differences():
+        out += difference_block(t, mt, digits)
     notes = ["Cells: mean ± sample std (ddof=1) over seeds of one hyperparameter setting, n runs;"
              " – no run" + (" or no test split" if t.split == "test" else "") + "."]
     if picked:
@@ -65,7 +94,11 @@ def transfer_section(t, digits=3):
         notes.append(f"† best of several hyperparameter settings: the {best} mean {t.metric} on the "
                      "eval split of that language (never on test).")
     if t.differences():
-        notes.append("Difference blocks: mean of the model type minus mean of `normal`, same cell.")
+        draws = f"{resamples} resamples" if resamples else "resamples"
+        notes.append(f"Difference blocks: mean of the model type minus mean of `{t.baseline}`, same "
+                     f"cell. {LEVEL}% CI: paired bootstrap ({draws}, fixed seed) over the {t.split} "
+                     "examples, the same draw for both model types, and over each model type's seeds "
+                     "when n > 1; * the interval excludes 0.")
     return "\n".join(out + [" ".join(notes), ""])
 
 
@@ -89,6 +122,21 @@ def grid_section(grid, metric, digits=3):
         f"has the {best} score; its test value is shown (selection never looks at test). "
         "'best setting' lists only the hyperparameters that vary in the grid. grid min/max/std: "
         "spread of the settings' scores (sample std).", ""])
+
+
+def curves_section(curves, digits=3):
+    """Learning curves as tables: one row per training-set size, one column per model type."""
+    out = ["## Learning curves", ""]
+    for c in curves:
+        sizes = sorted({round(p.examples) for points in c.lines.values() for p in points})
+        cols = {mt: {round(p.examples): p.stat for p in points} for mt, points in c.lines.items()}
+        rows = [[f"{n:,}"] + [fmt_stat(cols[mt].get(n), digits) for mt in c.lines] for n in sizes]
+        out += [f"### {c.study} · {c.task}: {lang_label(c.train_langs)} → {c.eval_lang} "
+                f"({c.metric}, {c.split}, selection {c.selection})", "",
+                table(["train examples"] + list(c.lines), rows, ["r"] * (1 + len(c.lines))), ""]
+    out.append("Per training-set size (`train_samples`), the setting with the best mean eval-split "
+               "metric on that language; mean ± std over seeds (n). Figures below.")
+    return "\n".join(out + [""])
 
 
 def status_section(report):
@@ -120,7 +168,9 @@ def render_report(report, digits=3):
     if not report.runs:
         out += ["No results.json found.", ""]
     for t in report.tables:
-        out.append(transfer_section(t, digits))
+        out.append(transfer_section(t, digits, report.resamples))
+    if report.curves:
+        out.append(curves_section(report.curves, digits))
     if report.grid:
         out.append(grid_section(report.grid, report.metric, digits))
     if report.figures:

@@ -1,26 +1,31 @@
 """Heatmaps of the transfer matrix, sized for a paper column.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot): no display needed, no global figure
-state, safe to call from tests and from a Slurm job.
+state, safe to call from tests and from a Slurm job. Every text of a figure lies inside it
+(constrained layout, and labels wrapped to the space they have; tests check the rendered extents).
 """
 import math
 import os
 import re
+import textwrap
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..config.schema import higher_is_better
 from ..files import write_atomic
 from .tables import lang_label
+from .uncertainty import LEVEL, interval_at
 
 DPI = 200                 # crisp in print at a column's width
 SEQUENTIAL = "viridis"    # perceptually uniform, colour-blind safe, greyscale-monotone
-DIVERGING = "RdBu"        # red = worse than normal, blue = better; white = no difference
+DIVERGING = "RdBu"        # red = worse than the baseline, blue = better; white = no difference
                           # (reversed for metrics where lower is better, such as loss)
 MISSING = "#e0e0e0"
+EM = 0.6                  # widest average character of DejaVu Sans, in font sizes (for wrapping)
 
 
 def _text_colour(rgba):
@@ -28,12 +33,25 @@ def _text_colour(rgba):
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
+def new_figure(width, height):
+    """A constrained-layout Figure on an Agg canvas (no pyplot, no display)."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def wrap(text, inches, fontsize):
+    """`text` broken into lines that fit `inches` at `fontsize` points (words are not split)."""
+    return textwrap.fill(text, width=max(8, int(inches * 72 / (EM * fontsize))), break_long_words=False)
+
+
 def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=None,
-                   diverging=False, vlim=None, reverse=False):
+                   diverging=False, vlim=None, reverse=False, marks=None, note=None, cell_width=0.95):
     """A Figure: rows x columns of floats (None/NaN = missing, shown grey with "–"), each cell
     annotated with `texts[i][j]` (default: the value). Diverging maps are centred at 0;
     reverse=True flips the colour map (for metrics where lower is better).
-    vlim: (vmin, vmax) for sequential maps (shared between panels), |max| for diverging."""
+    vlim: (vmin, vmax) for sequential maps (shared between panels), |max| for diverging.
+    marks[i][j] true: the cell gets a bold outline; note: a footnote under the map."""
     nrows, ncols = len(row_labels), len(col_labels)
     data = [[math.nan if v is None else float(v) for v in row] for row in values]
     finite = [v for row in data for v in row if not math.isnan(v)]
@@ -46,9 +64,9 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
             lo, hi = lo - 0.01, hi + 0.01
         norm, cmap = Normalize(lo, hi), matplotlib.colormaps[SEQUENTIAL]
     cmap = (cmap.reversed() if reverse else cmap).with_extremes(bad=MISSING)
-    # ~0.95 in per column and ~0.5 in per row, plus room for labels and the colour bar.
-    fig = Figure(figsize=(2.2 + 0.95 * ncols, 1.3 + 0.5 * nrows), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    # cell_width in per column and ~0.5 in per row, plus room for labels and the colour bar.
+    width, height = 2.2 + cell_width * ncols, 1.3 + 0.5 * nrows + (0.3 if note else 0.0)
+    fig = new_figure(width, height)
     ax = fig.add_subplot()
     img = ax.imshow(data, cmap=cmap, norm=norm, aspect="auto")
     ax.set_xticks(range(ncols), labels=col_labels, fontsize=9)
@@ -58,7 +76,7 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
     ax.xaxis.set_ticks_position("top")
     ax.xaxis.set_label_position("top")
     ax.tick_params(length=0)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(wrap(title, width - 1.0, 10), fontsize=10)
     for i in range(nrows):
         for j in range(ncols):
             v = data[i][j]
@@ -66,11 +84,17 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
                 ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="black")
                 continue
             label = texts[i][j] if texts else f"{v:.3f}"
-            ax.text(j, i, label, ha="center", va="center", fontsize=8,
-                    color=_text_colour(cmap(norm(v))))
+            ink = _text_colour(cmap(norm(v)))  # black on light cells, white on dark ones
+            ax.text(j, i, label, ha="center", va="center", fontsize=8, color=ink)
+            if marks and marks[i][j]:
+                ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, linewidth=2.2,
+                                       edgecolor=ink))
     cbar = fig.colorbar(img, ax=ax, shrink=0.9)
-    cbar.set_label(cbar_label, fontsize=9)
+    # a vertical label longer than the colour bar would run off the canvas: wrap it to fit
+    cbar.set_label(wrap(cbar_label, 0.75 * (height - 0.6), 9), fontsize=9)
     cbar.ax.tick_params(labelsize=8)
+    if note:
+        fig.supxlabel(wrap(note, width - 0.3, 7), fontsize=7)
     return fig
 
 
@@ -84,18 +108,38 @@ def safe_name(*parts):
 
 
 def _cell_text(cell, digits):
+    """mean, then `±std, n=k` (or `n=1`) on a second line."""
     if cell is None or cell.stat is None:
         return None, "–"
     s = cell.stat
-    text = f"{s.mean:.{digits}f}" + ("" if s.std is None else f"\n±{s.std:.{digits}f}")
-    return s.mean, text
+    spread = f"n={s.n}" if s.std is None else f"±{s.std:.{digits}f}, n={s.n}"
+    return s.mean, f"{s.mean:.{digits}f}\n{spread}"
+
+
+def _difference_text(value, ci, digits):
+    """`+0.050 *` (the mark when the interval excludes 0) over `[+0.010, +0.090]`."""
+    if value is None:
+        return None
+    if ci is None or ci.low is None:
+        return f"{value:+.{digits}f}"
+    mark = " *" if ci.excludes_zero else ""
+    return f"{value:+.{digits}f}{mark}\n[{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
+
+
+def _figure_name(table, what):
+    """transfer__<study>__<task>[__<selection>]__<what>__<metric>__<split>.png: the selection
+    protocol appears when the (study, task) has runs of several."""
+    tag = [table.selection] if table.protocols > 1 else []
+    return safe_name("transfer", table.study, table.task, *tag, what, table.metric, table.split) + ".png"
 
 
 def transfer_heatmaps(table, out_dir, digits=3):
-    """Write one PNG per model type (one shared colour scale) and one per difference to `normal`.
-    Returns [(title, file name)] in the order written."""
+    """Write one PNG per model type (one shared colour scale) and one per difference to the
+    baseline, with the bootstrap intervals and marks. Returns [(title, file name)] in order."""
     rows = [lang_label(t) for t in table.train_sets]
     what = f"{table.metric} ({table.split}" + (", chosen on eval)" if table.split == "test" else ")")
+    if table.protocols > 1:
+        what += f", selection {table.selection}"
     mats = {mt: [[_cell_text(c, digits) for c in row] for row in table.matrix(mt)]
             for mt in table.model_types}
     finite = [v for m in mats.values() for row in m for v, _ in row if v is not None]
@@ -106,20 +150,24 @@ def transfer_heatmaps(table, out_dir, digits=3):
         fig = heatmap_figure([[v for v, _ in row] for row in m], rows, table.eval_langs,
                              title=title, cbar_label=f"{what}, mean over seeds",
                              texts=[[t for _, t in row] for row in m], vlim=vlim)
-        name = safe_name("transfer", table.study, table.task, mt, table.metric, table.split) + ".png"
+        name = _figure_name(table, mt)
         save_png_atomic(fig, os.path.join(out_dir, name))
         written.append((f"{table.study} · {title} ({what})", name))
     diffs = table.differences()
     dmax = max([abs(v) for d in diffs.values() for row in d for v in row if v is not None] + [1e-3])
     for mt, d in diffs.items():
-        title = f"{table.task}: {mt} - normal"
+        title = f"{table.task}: {mt} - {table.baseline}"
+        cis = [[interval_at(table, mt, i, j) for j in range(len(row))] for i, row in enumerate(d)]
         fig = heatmap_figure(d, rows, table.eval_langs, title=title, diverging=True, vlim=dmax,
                              reverse=not higher_is_better(table.metric),
-                             cbar_label=f"difference in {what}",
-                             texts=[[None if v is None else f"{v:+.{digits}f}" for v in row]
-                                    for row in d])
-        name = safe_name("transfer", table.study, table.task, f"{mt}-minus-normal", table.metric,
-                         table.split) + ".png"
+                             cbar_label=f"difference in {what}", cell_width=1.35,
+                             texts=[[_difference_text(v, ci, digits) for v, ci in zip(row, crow)]
+                                    for row, crow in zip(d, cis)],
+                             marks=[[ci is not None and ci.excludes_zero for ci in crow] for crow in cis],
+                             note=f"[ ]: {LEVEL}% paired-bootstrap interval; outlined and *: it excludes 0"
+                             if any(ci is not None and ci.low is not None for crow in cis for ci in crow)
+                             else None)
+        name = _figure_name(table, f"{mt}-minus-{table.baseline}")
         save_png_atomic(fig, os.path.join(out_dir, name))
         written.append((f"{table.study} · {title} ({what})", name))
     return written

@@ -8,15 +8,18 @@ Statistics, stated once so the docs and the code agree:
 - Where one cell (model type, train set, eval language) has several settings (a grid), the cell shows
   the setting with the highest mean *eval-split* metric on that eval language, whatever split is shown
   (`--split test` shows the test metric of the setting chosen on eval: selection never looks at test).
+- One transfer table per (study, task, selection protocol): runs that chose their epoch differently
+  (hyperparameters.selection, train/selection.py) are never compared in one table.
 """
 import csv
 import io
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config.schema import METRICS, higher_is_better
+from ..train.selection import selection_of
 from .collect import SPLITS
 
 BASELINE_MODEL_TYPE = "normal"  # every other model type gets a "<type> - normal" difference block
@@ -75,15 +78,20 @@ class TransferTable:
     train_sets: list        # tuples of languages, row order
     eval_langs: list        # column order
     cells: dict             # (model_type, train_set, eval_lang) -> Cell
+    selection: str = "source"   # the runs' selection protocol (hyperparameters.selection)
+    protocols: int = 1          # how many protocols the (study, task) has: >1 names them apart
+    baseline: str = BASELINE_MODEL_TYPE  # difference blocks: every other model type minus this
+    intervals: dict = field(default_factory=dict)  # model type -> rows x columns of Interval|None
 
     def matrix(self, model_type):
         """Rows x columns of Cell or None."""
         return [[self.cells.get((model_type, t, e)) for e in self.eval_langs] for t in self.train_sets]
 
-    def differences(self, base=BASELINE_MODEL_TYPE):
+    def differences(self, base=None):
         """{model_type: rows x columns of (mean(model_type) - mean(base)) or None} for every model
-        type other than `base`; empty when `base` has no runs. A difference of means: the two
-        models' seeds are independent runs, so no paired statistic is implied."""
+        type other than `base` (default: the table's baseline); empty when `base` has no runs. A
+        difference of means; its uncertainty is the paired bootstrap's (uncertainty.py)."""
+        base = base or self.baseline
         if base not in self.model_types:
             return {}
         out = {}
@@ -101,23 +109,40 @@ def _diff(a, b):
     return a.stat.mean - b.stat.mean
 
 
-def _best_setting(candidates, metric):
+def best_setting(candidates, metric):
     """candidates: [(Stat on eval, setting key, runs)]. Best eval mean (highest; lowest for a loss);
     ties -> more replicates, then the setting key, so the pick never depends on file order."""
     sign = 1 if higher_is_better(metric) else -1
     return max(candidates, key=lambda c: (sign * c[0].mean, c[0].n, c[1]))
 
 
+def choose_setting(settings, lang, metric):
+    """settings: {setting key: runs}. -> (Stat on eval, number of settings with a value, runs) of
+    the best setting by the eval-split metric on `lang` (best_setting), or None when none has one."""
+    candidates = []
+    for skey, rs in settings.items():
+        sel = summarize(r.value(lang, "eval", metric) for r in rs)
+        if sel is not None:
+            candidates.append((sel, json.dumps(skey), rs))
+    if not candidates:
+        return None
+    sel, _, rs = best_setting(candidates, metric)
+    return sel, len(candidates), rs
+
+
 def transfer_tables(runs, metric, split="eval"):
-    """One TransferTable per (study, task), sorted. A run trained on A+B and evaluated on A and B
+    """One TransferTable per (study, task, selection protocol), sorted. A run trained on A+B and evaluated on A and B
     fills both columns of its row."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     by_task = defaultdict(list)
     for r in runs:
-        by_task[(r.study, r.task)].append(r)
+        by_task[(r.study, r.task, selection_of(r.hyperparameters))].append(r)
+    protocols = defaultdict(int)
+    for study, task, _ in by_task:
+        protocols[(study, task)] += 1
     tables = []
-    for (study, task), task_runs in sorted(by_task.items()):
+    for (study, task, protocol), task_runs in sorted(by_task.items()):
         # (model type, train set, eval lang) -> setting -> runs. The eval-language set is part of
         # the setting: the best epoch is chosen on the mean over a run's eval languages.
         groups = defaultdict(lambda: defaultdict(list))
@@ -126,23 +151,20 @@ def transfer_tables(runs, metric, split="eval"):
                 groups[(r.model_type, r.train_langs, lang)][(r.eval_langs, r.setting)].append(r)
         cells = {}
         for (mt, train, lang), settings in groups.items():
-            candidates = []
-            for skey, rs in settings.items():
-                sel = summarize(r.value(lang, "eval", metric) for r in rs)
-                if sel is not None:
-                    candidates.append((sel, json.dumps(skey), rs))
-            if not candidates:
+            chosen = choose_setting(settings, lang, metric)
+            if chosen is None:
                 continue
-            sel, _, rs = _best_setting(candidates, metric)
+            sel, n_settings, rs = chosen
             hp = {k: v for k, v in rs[0].hyperparameters.items() if k != "seed"}
             cells[(mt, train, lang)] = Cell(summarize(r.value(lang, split, metric) for r in rs), sel,
-                                            len(candidates), hp, tuple(sorted(r.run_id for r in rs)))
+                                            n_settings, hp, tuple(sorted(r.run_id for r in rs)))
         keys = cells.keys()
         tables.append(TransferTable(
             study, task, metric, split,
             model_types=sorted({k[0] for k in keys}, key=model_type_order),
             train_sets=sorted({k[1] for k in keys}, key=train_set_order),
-            eval_langs=sorted({k[2] for k in keys}), cells=cells))
+            eval_langs=sorted({k[2] for k in keys}), cells=cells, selection=protocol,
+            protocols=protocols[(study, task)]))
     return tables
 
 
@@ -179,7 +201,7 @@ def grid_summary(runs, metric):
                 candidates.append((sel, skey, rs))
         if not candidates:
             continue
-        sel, skey, rs = _best_setting(candidates, metric)
+        sel, skey, rs = best_setting(candidates, metric)
         grid = [json.loads(c[1]) for c in candidates]
         best = json.loads(skey)
         varying = {k: best.get(k) for k in sorted(set().union(*grid))

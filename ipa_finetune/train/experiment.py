@@ -5,14 +5,17 @@ and run directory, so that a finished run is recognised and skipped in a fractio
 without importing torch.
 """
 import dataclasses
+import json
 import os
 import shutil
 
 from .. import runs
+from ..config.schema import SEED
 from ..errors import ConfigError
 
 CHECKPOINTS_DIR = "checkpoints"   # Trainer checkpoints, one per epoch, deleted once results are written
 BEST_MODEL_DIR = "best_model"     # the best epoch's model + tokenizer, in HF format
+PREDICTIONS_DIR = "predictions"   # the kept model's predictions per eval language and split
 LOG_FILE = "train.log"
 
 
@@ -58,16 +61,37 @@ def _languages(study, langs, flag):
     return sorted(langs)
 
 
-def plan_run(study, model_type, train_langs, eval_langs, output_dir=None, max_steps=None):
+def run_seed(study, seed=None, config_names=()):
+    """The run's one seed: --seed when given, else the config's. A config may list several seeds for
+    the launchers (one run per seed), but one run has one: a list without --seed is a ConfigError."""
+    value = study.hyperparameters["seed"]
+    if seed is not None:
+        if not SEED.ok(seed):
+            raise ConfigError(f"--seed {seed} is not valid; expected {SEED.expected}")
+        return seed
+    if isinstance(value, list):
+        where = f" (from {', '.join(config_names)})" if config_names else ""
+        raise ConfigError(
+            f"hyperparameters.seed = {json.dumps(value)}{where} is a list of seeds, but one run has one "
+            f"seed: add --seed S (e.g. --seed {value[0]}), or start one run per seed with "
+            "finetuning-generator.py or grid-search.py")
+    return value
+
+
+def plan_run(study, model_type, train_langs, eval_langs, output_dir=None, max_steps=None, seed=None,
+             config_names=()):
     """Validate the run's identity and fix its id and folder. --max-steps is recorded as the
-    hyperparameter `max_steps`, so a shortened debug run never takes the place of the real one."""
+    hyperparameter `max_steps`, so a shortened debug run never takes the place of the real one;
+    --seed replaces hyperparameters.seed (which may be a list: run_seed)."""
     study.model(model_type)  # a known model type
     train = _languages(study, train_langs, "--train-langs")
     evals = _languages(study, eval_langs, "--eval-langs")
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"--max-steps {max_steps}: expected a number of steps >= 1")
-    study = study.with_overrides(
-        hyperparameters=None if max_steps is None else {"max_steps": max_steps}, results_dir=output_dir)
+    overrides = {"seed": run_seed(study, seed, config_names)}
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    study = study.with_overrides(hyperparameters=overrides, results_dir=output_dir)
     rid = runs.run_id(study.cfg, model_type, train, evals)
     return RunPlan(study=study, model_type=model_type, train_langs=train, eval_langs=evals, run_id=rid,
                    run_dir=runs.run_dir(study.cfg, rid))
@@ -88,10 +112,11 @@ def clear_leftover_checkpoints(plan):
 
 
 def start_fresh(plan):
-    """--force: remove the run's previous results, best model and checkpoints (the log stays)."""
+    """--force: remove the run's previous results, best model, predictions and checkpoints (the log
+    stays)."""
     if os.path.isfile(plan.results_file):
         os.remove(plan.results_file)
-    for sub in (BEST_MODEL_DIR, CHECKPOINTS_DIR):
+    for sub in (BEST_MODEL_DIR, CHECKPOINTS_DIR, PREDICTIONS_DIR):
         shutil.rmtree(os.path.join(plan.run_dir, sub), ignore_errors=True)
 
 

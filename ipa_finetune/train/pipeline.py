@@ -6,11 +6,14 @@
 Order of work, so that bad input fails before the first step and killed work is never lost:
 1. check the checkpoint file, tokenizer, every dataset split, column and label, and the model itself;
 2. tokenize (a cached `map`: jobs of a grid and resumed jobs reuse it);
-3. train, evaluating each eval language every epoch and saving a checkpoint in <run_dir>/checkpoints;
-   SIGTERM or SIGUSR1 (Slurm's warning before a kill) saves a checkpoint at the current step and
-   raises Interrupted; a re-run with the same arguments resumes from the last complete checkpoint;
-4. with the best epoch's model (mean of metric_for_best_model over eval languages): evaluate the eval
-   and test splits, save it to <run_dir>/best_model, write results.json (atomically, the done
+3. train, evaluating the validation split of each monitored language every epoch (the train
+   languages under selection "source" and "last", the eval languages under "target": selection.py)
+   and saving a checkpoint in <run_dir>/checkpoints; SIGTERM or SIGUSR1 (Slurm's warning before a
+   kill) saves a checkpoint at the current step and raises Interrupted; a re-run with the same
+   arguments resumes from the last complete checkpoint;
+4. with the kept model (the best epoch by the mean of metric_for_best_model over the monitored
+   languages, or the last epoch): evaluate each eval language's eval and test splits, write their
+   predictions, save the model to <run_dir>/best_model, write results.json (atomically, the done
    marker), delete the checkpoints.
 """
 import logging
@@ -24,8 +27,9 @@ import types
 from ..checkpoint import load_classifier
 from ..errors import ConfigError
 from ..files import write_json_atomic
-from . import data, experiment
+from . import data, experiment, selection
 from . import results as records
+from .predictions import write_predictions
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
 from .tokenization import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
@@ -101,10 +105,18 @@ def device_name():
     return "cpu"
 
 
+def _monitored(plan):
+    """The languages whose eval split is evaluated after each epoch (selection.py)."""
+    hp = plan.cfg["hyperparameters"]
+    return selection.monitored_languages(selection.selection_of(hp), plan.train_langs, plan.eval_langs)
+
+
 def _roles(plan, lang):
-    """The splits a language contributes: its train split if it trains, eval + test if evaluated."""
+    """The splits a language contributes: its train split if it trains, its eval split if it is
+    monitored while training, eval + test if evaluated at the end."""
     return (["train"] if lang in plan.train_langs else []) + (
-        ["eval", "test"] if lang in plan.eval_langs else [])
+        ["eval", "test"] if lang in plan.eval_langs else
+        ["eval"] if lang in _monitored(plan) else [])
 
 
 def _shared_classes(study, specs):
@@ -136,18 +148,22 @@ def prepare(plan):
         except ImportError:
             raise ConfigError("wandb.enabled is true but the wandb package is not installed "
                               "(pip install wandb, or set wandb.enabled to false)") from None
-    raw = {lang: data.load_language(specs[lang], mt, _roles(plan, lang), cache_dir) for lang in langs}
+    columns = plan.model.features_key  # whose train_features the model reads (model type or features_of)
+    raw = {lang: data.load_language(specs[lang], columns, _roles(plan, lang), cache_dir) for lang in langs}
 
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first]) or [f"LABEL_{i}" for i in range(num_labels)]
     model = load_classifier(checkpoint, num_labels, seed=hp["seed"], dropout=hp.get("dropout"),
-                            id2label=dict(enumerate(names)))
+                            id2label=dict(enumerate(names)), pretrained=plan.model.pretrained)
+    if not plan.model.pretrained:
+        log.info("model type %s: init random, the architecture of %s without its weights", mt, checkpoint)
     check_vocab_coverage(tokenizer, model.config.vocab_size, checkpoint)
     model.config.pad_token_id = model.config.eos_token_id = tokenizer.eos_token_id
     max_length = min(model.config.block_size, hp["max_length"])
 
     tok_fp = tokenizer_fingerprint(tokenizer)
-    encoded = {lang: {role: data.encode(ds, specs[lang], split, mt, tokenizer, tok_fp, max_length, cache_dir)
+    encoded = {lang: {role: data.encode(ds, specs[lang], split, columns, tokenizer, tok_fp, max_length,
+                                        cache_dir)
                       for role, (split, ds) in raw[lang].items()} for lang in langs}
     parts = [encoded[lang]["train"] for lang in plan.train_langs]
     available = sum(len(p) for p in parts)
@@ -159,6 +175,8 @@ def prepare(plan):
     return types.SimpleNamespace(
         tokenizer=tokenizer, model=model, num_labels=num_labels, max_length=max_length, train=train,
         eval={lang: encoded[lang]["eval"] for lang in plan.eval_langs},
+        monitor={lang: encoded[lang]["eval"] for lang in _monitored(plan)},
+        eval_split_names={lang: raw[lang]["eval"][0] for lang in langs if "eval" in raw[lang]},
         test={lang: encoded[lang]["test"] for lang in plan.eval_langs if "test" in encoded[lang]})
 
 
@@ -202,32 +220,48 @@ def run(plan, cpus, save_model=True, fresh=False):
 
 
 def _final_metrics(trainer, prep, plan):
-    """Metrics of the best model on each eval language's eval split and test split."""
+    """Metrics of the kept model on each eval language's eval split and test split, and the
+    predictions behind them: ({lang: {split: metrics}}, {lang: {split: predictions file}})."""
     import numpy as np
 
-    out = {}
+    out, files = {}, {}
     for lang in plan.eval_langs:
         splits = {"eval": prep.eval[lang]}
         if lang in prep.test:
             splits["test"] = prep.test[lang]
-        out[lang] = {}
+        out[lang], files[lang] = {}, {}
         for role, ds in splits.items():
             pred = trainer.predict(ds, metric_key_prefix="final")
             logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
             labels = pred.label_ids
+            if not np.array_equal(labels, np.asarray(ds["labels"])):  # rows must keep their order
+                raise RuntimeError(f"predictions of {lang} {role} are not in the split's order")
             m = classification_metrics(labels, np.argmax(logits, axis=-1), prep.num_labels)
             m["loss"] = float(pred.metrics["final_loss"])
             m["majority_baseline"] = majority_baseline(labels)
             out[lang][role] = m
-    return out
+            files[lang][role] = write_predictions(plan.run_dir, lang, role, labels, logits)
+    return out, files
+
+
+def _kept_record(plan, history, trainer):
+    """The history record of the model that is kept: the best epoch, or the last under "last"."""
+    if selection.keeps_best(selection.selection_of(plan.cfg["hyperparameters"])):
+        return records.best_record(history, trainer.state.best_global_step)
+    return history[-1] if history else None
 
 
 def finish(plan, trainer, prep, output, started, save_model):
     hp = plan.cfg["hyperparameters"]
     metric = hp["metric_for_best_model"]
-    history = records.history(trainer.state.log_history, plan.eval_langs, metric)
-    best = records.best_record(history, trainer.state.best_global_step)
-    metrics = _final_metrics(trainer, prep, plan)
+    monitored = _monitored(plan)
+    history = records.history(trainer.state.log_history, monitored, metric)
+    best = _kept_record(plan, history, trainer)
+    protocol = selection.selection_of(hp)
+    log.info("selection %s: keeping epoch %s (%s); final evaluation on %s", protocol,
+             best and best["epoch"], "the last" if protocol == "last" else
+             "best on the validation splits of " + ", ".join(monitored), ", ".join(plan.eval_langs))
+    metrics, predictions = _final_metrics(trainer, prep, plan)
     best_dir = None
     if save_model:
         path = os.path.join(plan.run_dir, experiment.BEST_MODEL_DIR)
@@ -236,7 +270,9 @@ def finish(plan, trainer, prep, output, started, save_model):
     results = records.build_results(
         plan, metrics=metrics, records=history, best=best, train_examples=len(prep.train),
         train_speed=output.metrics.get("train_samples_per_second"), wall_time=time.time() - started,
-        device=device_name(), best_model_dir=best_dir)
+        device=device_name(), best_model_dir=best_dir, predictions=predictions,
+        selected_on=selection.selected_on(protocol, {lang: prep.eval_split_names[lang]
+                                                     for lang in monitored}))
     write_json_atomic(plan.results_file, results)
     shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
     log.info("results written to %s", plan.results_file)

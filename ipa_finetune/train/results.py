@@ -11,6 +11,7 @@ from .. import runs
 from ..cli import PROJECT_ROOT
 from ..config.schema import METRICS
 from .metrics import MEAN
+from .selection import selection_of
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "accelerate", "scikit-learn", "numpy")
 
@@ -42,7 +43,8 @@ def _epoch(value):
 
 def history(log_history, eval_langs, metric):
     """One record per evaluation during training, from the Trainer's log history (which checkpoints
-    carry across a resume): {"epoch", "score" (mean `metric` over eval langs), "metrics": {lang: ...}}."""
+    carry across a resume): {"epoch", "score" (mean `metric` over the languages evaluated while
+    training, `eval_langs` here: the monitored ones), "languages", "metrics": {lang: ...}}."""
     mean_key = f"eval_{MEAN}_{metric}"
     by_step = {}
     for entry in log_history:
@@ -54,7 +56,8 @@ def history(log_history, eval_langs, metric):
     for entry in log_history:
         if mean_key in entry:
             records.append({"epoch": _epoch(entry["epoch"]), "step": entry["step"],
-                            "score": entry[mean_key], "metrics": by_step.get(entry["step"], {})})
+                            "score": entry[mean_key], "languages": sorted(eval_langs),
+                            "metrics": by_step.get(entry["step"], {})})
     return records
 
 
@@ -67,7 +70,9 @@ def best_record(records, best_step):
 
 
 def build_results(plan, *, metrics, records, best, train_examples, train_speed, wall_time, device,
-                  best_model_dir, finished_at=None):
+                  best_model_dir, finished_at=None, predictions=None, selected_on=None):
+    """The results.json record. best: the kept epoch's history record; predictions: {lang: {split:
+    file relative to the run dir}}; selected_on: {lang: split} that chose the epoch (None: none did)."""
     cfg = plan.cfg
     hp = cfg["hyperparameters"]
     used = sorted(set(plan.train_langs) | set(plan.eval_langs))
@@ -85,8 +90,11 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
         "metric_for_best_model": hp["metric_for_best_model"],
         "best_epoch": best["epoch"] if best else None,
         "best_score": best["score"] if best else None,
+        "selection": selection_of(hp),
+        "selected_on": selected_on,
         "metrics": metrics,
-        "history": [{k: r[k] for k in ("epoch", "score", "metrics")} for r in records],
+        "predictions": predictions or {},
+        "history": [{k: r[k] for k in ("epoch", "score", "languages", "metrics")} for r in records],
         "train_examples": train_examples,
         "train_examples_per_second": train_speed,
         "wall_time_seconds": round(wall_time, 2),
@@ -114,7 +122,10 @@ def format_table(results):
     def line(cells):
         return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
-    best = results["best_score"]
-    title = (f"{results['run_id']}: best epoch {results['best_epoch']}, mean eval "
-             f"{results['metric_for_best_model']} {best:.4f}" if best is not None else results["run_id"])
+    best, protocol = results["best_score"], results.get("selection")
+    kept = "last epoch" if protocol == "last" else "best epoch"
+    langs = ", ".join(results["history"][-1].get("languages", [])) if results["history"] else ""
+    title = (f"{results['run_id']}: {kept} {results['best_epoch']} (selection {protocol}), mean "
+             f"validation {results['metric_for_best_model']} {best:.4f} on {langs}"
+             if best is not None else results["run_id"])
     return "\n".join([title, line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])

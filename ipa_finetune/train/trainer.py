@@ -17,6 +17,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..config.schema import METRICS, higher_is_better
 from .data import collator
 from .metrics import MEAN, classification_metrics
+from .selection import keeps_best, selection_of
 
 log = logging.getLogger("ipa_finetune")
 # the file-only logger of train.log (the Trainer already prints its logs on the console)
@@ -24,8 +25,8 @@ file_log = logging.getLogger("ipa_finetune.file")
 
 
 class MultiLanguageTrainer(Trainer):
-    """Evaluates every eval language (eval_dataset = {language: Dataset}) and adds the mean of each
-    metric over languages as `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's
+    """Evaluates every monitored language (eval_dataset = {language: Dataset}: the languages that
+    choose the epoch, train/selection.py) and adds the mean of each metric over languages as `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's
     best-checkpoint logic then picks the epoch that is best on average, and it survives a resume
     (best_metric and best_global_step live in the checkpoint's trainer_state.json)."""
 
@@ -40,6 +41,13 @@ class MultiLanguageTrainer(Trainer):
             metrics.update(means)
             self.log(means)
         return metrics
+
+    def get_test_dataloader(self, test_dataset):
+        """predict() (the final evaluation) reads the split in its own order, not grouped by length
+        as evaluate() does in transformers 5: row k of the predictions is row k of the split."""
+        return self._get_dataloader(dataset=test_dataset, description="test",
+                                    batch_size=self.args.eval_batch_size,
+                                    sampler_fn=torch.utils.data.SequentialSampler)
 
 
 class TrainLogCallback(TrainerCallback):
@@ -164,7 +172,8 @@ def training_arguments(plan, prep, cpus):
         # keeps the best checkpoint and the last (limit 1 would delete the last one when training
         # ends, and a run killed before writing results would then redo the epochs after the best)
         save_total_limit=2,
-        load_best_model_at_end=True,
+        # selection "last" keeps the final epoch; the best is still tracked (and its checkpoint kept)
+        load_best_model_at_end=keeps_best(selection_of(hp)),
         metric_for_best_model=f"{MEAN}_{metric}",
         greater_is_better=higher_is_better(metric),
         logging_strategy="steps",
@@ -190,7 +199,7 @@ def build_trainer(plan, prep, cpus):
         model=prep.model,
         args=training_arguments(plan, prep, cpus),
         train_dataset=prep.train,
-        eval_dataset=prep.eval,
+        eval_dataset=prep.monitor,  # the languages that choose the epoch (selection.py)
         processing_class=prep.tokenizer,
         data_collator=LengthDroppingCollator(prep.tokenizer),
         compute_metrics=_compute_metrics(prep.num_labels),
