@@ -2,8 +2,6 @@
 submission with a failing sbatch stand-in, --local end to end, and a real local Slurm."""
 import json
 import os
-import subprocess
-import time
 
 import pytest
 
@@ -32,7 +30,7 @@ def test_grid_dry_run_writes_one_array_and_submits_nothing(tmp_path):
     proc = run_script(*args, "--array-limit", "5")
     assert proc.returncode == 0, proc.stderr
     assert "27 permutations x 2 model types" in proc.stdout
-    assert f"dry run: 54 jobs in 1 array: rus-pol-sentiment-grid-" in proc.stdout
+    assert "dry run: 54 jobs in 1 array: rus-pol-sentiment-grid-" in proc.stdout
     assert f"(--array=0-53%5), each with its .jobs list, written to {out}" in proc.stdout
     scripts = scripts_in(out)
     assert len(scripts) == 2 and "rus-pol-sentiment-report.sh" in scripts and not (out / "manifest.jsonl").exists()

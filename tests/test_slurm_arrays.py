@@ -91,7 +91,7 @@ def test_throttled_array_with_options_completes_and_shows_its_status(tiny_study,
     assert "6 jobs from 1 manifest(s): 0 finished, 0 running, 0 pending, 6 failed" in text
     rows = [line for line in text.splitlines() if re.match(r"\| failed \| (COMPLETED|FAILED) \| 0:00:0\d \|", line)]
     assert len(rows) == 6, text   # every task: its Slurm state and elapsed time
-    assert f"| failed | FAILED | " in text and f"| {failing[0]['job_id']} |" in text
+    assert "| failed | FAILED | " in text and f"| {failing[0]['job_id']} |" in text
     assert f"Log of {failing[0]['job_name']} ({failing[0]['job_id']}, failed)" in text and "ValueError: boom" in text
     # once Slurm has forgotten the jobs (MinJobAge), their logs still tell how they ended
     forgotten = {j.job_id: j for j in job_statuses(entries, lambda job_id: FORGOTTEN)}
