@@ -41,6 +41,17 @@ class MultiLanguageTrainer(Trainer):
             self.log(means)
         return metrics
 
+    def get_decay_parameter_names(self, model):
+        return decay_parameter_names(model)
+
+
+def decay_parameter_names(model):
+    """nanoGPT's rule (upstream GPT.configure_optimizers): every parameter of 2 or more dimensions
+    decays (the matmul weights, the wte and wpe embeddings, the classifier's score.weight); biases
+    and LayerNorm weights (1-D) do not. The Trainer's default rule goes by nn.LayerNorm and by name,
+    and so would decay every ln_*.weight of model.py's own LayerNorm."""
+    return [name for name, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
+
 
 class TrainLogCallback(TrainerCallback):
     """Every Trainer log (losses, learning rate, evaluations) as a JSON line in train.log."""
