@@ -1,5 +1,6 @@
-"""Job planning for grid-search.py and finetuning-generator.py (pure: no submission, no writing;
-launcher.py does the side effects, templates.py renders the scripts).
+"""Job planning for grid-search.py and finetuning-generator.py (no submission, no writing: it only
+reads the inputs to fingerprint them; launcher.py does the side effects, templates.py renders the
+scripts).
 
 A Job is one run of finetune-exp.py: (model type, train languages, eval languages, hyperparameter
 override). Its run id (ipa_finetune.runs) is known before it is submitted, so a generator can skip
@@ -15,6 +16,7 @@ import json
 import os
 
 from .. import runs
+from ..inputs.fingerprint import run_inputs
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -28,6 +30,8 @@ class Job:
     args: tuple
     hyperparameters: dict | None = None   # the grid's override (None: the config's own)
     temp_config: str | None = None        # where that override is written (grid only)
+    inputs: dict | None = None            # inputs.fingerprint.run_inputs (strict=False: a missing
+                                          # input is marked; the launch check reports it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,13 +83,14 @@ def job_name(cfg, model_type, train_langs, eval_langs, index=None):
 def _job(study, config_files, model_type, train, evals, force, index=None, hp=None, temp_config=None):
     # the config finetune-exp.py will see, with the grid's override as its last config file
     cfg_run = study.with_overrides(hyperparameters=hp).cfg if hp else study.cfg
-    rid = runs.run_id(cfg_run, model_type, train, evals)
+    found = run_inputs(study, model_type, train, evals, strict=False)
+    rid = runs.run_id(cfg_run, model_type, train, evals, found)
     files = list(config_files) + ([temp_config] if temp_config else [])
     return Job(name=job_name(study.cfg, model_type, train, evals, index), model_type=model_type,
                train_langs=tuple(train), eval_langs=tuple(evals), run_id=rid,
                run_dir=runs.run_dir(cfg_run, rid),
                args=tuple(finetune_args(files, model_type, train, evals, force)),
-               hyperparameters=hp, temp_config=temp_config)
+               hyperparameters=hp, temp_config=temp_config, inputs=found)
 
 
 def plan_transfer_jobs(study, config_files, model_types, force=False):

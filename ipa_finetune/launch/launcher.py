@@ -29,8 +29,10 @@ from ..config.schema import SLURM_TIME
 from ..config.study import study_from_args
 from ..errors import UserError
 from ..files import write_json_atomic, write_text_atomic
+from ..train import preflight
 from . import jobs as jobs_mod
 from . import templates
+from .changes import input_changes, shared_column_warnings
 from .manifest import append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest
 from .slurm import FINAL_STATES, SubmitError, queue_states, sbatch
 
@@ -224,13 +226,20 @@ def run_local(job_list, paths, output_dir, cpus, project_dir):
 # ----------------------------------------------------------------------------- the whole launch
 
 def check_before_launch(job_list, setup):
-    """Everything that can be wrong, before the first side effect. Returns each job's fields."""
+    """Everything that can be wrong, before the first side effect: every job's inputs as
+    finetune-exp.py checks them before training (each distinct input once), and the template's
+    fields; all problems in one error (exit 2). Returns each job's fields."""
     template, template_path, cfg, settings, options = (
         setup.template, setup.template_path, setup.cfg, setup.settings, setup.options)
-    for job in job_list:  # cross-lingual jobs need one label set; fail here, not in the 40th job
-        setup.study.shared_classes(job.train_langs + job.eval_langs)
+    problems = preflight.check_runs(setup.study, [(j.model_type, j.train_langs, j.eval_langs)
+                                                  for j in job_list])
     fields = [templates.job_fields(job, cfg, settings) for job in job_list]
-    templates.check_fields(template, template_path, fields)
+    try:
+        templates.check_fields(template, template_path, fields)
+    except templates.TemplateError as e:
+        problems.append(e)
+    preflight.raise_problems(problems, "nothing was written or submitted")
+    shared_column_warnings(setup.study, job_list)
     unused = templates.unused_config_fields(template, cfg, template_path)
     if unused:
         print(f"note: the template {template_path} does not use slurm.fields {', '.join(unused)}; to "
@@ -242,11 +251,13 @@ def check_before_launch(job_list, setup):
     return fields
 
 
-def jobs_left(job_list, output_dir, force, what):
+def jobs_left(job_list, output_dir, force, what, study):
     """The jobs still to run, saying how many were skipped and why (the re-run rules above)."""
     to_run, finished = jobs_mod.split_finished(job_list, force)
     print(f"{len(job_list)} {what} planned", end="")
     print(f"; {len(finished)} skipped: results.json exists (--force re-runs them)" if finished else "")
+    for line in input_changes(study, to_run):
+        print(line)
     run_ids = {job.run_id for job in to_run}
     entries, problems = read_manifest(manifest_path(output_dir))
     for where, reason in problems:
@@ -268,7 +279,7 @@ def launch(job_list, setup, what="jobs"):
     settings, options = setup.settings, setup.options
     fields = check_before_launch(job_list, setup)
     by_name = dict(zip((j.name for j in job_list), fields))
-    to_run = jobs_left(job_list, settings.output_dir, options.force, what)
+    to_run = jobs_left(job_list, settings.output_dir, options.force, what, setup.study)
     if not to_run:
         print("nothing to do")
         return 0

@@ -12,6 +12,7 @@ from ..files import write_text_atomic
 from ..launch.manifest import latest_per_run, read_manifest
 from ..launch.slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
+from .lineage import provenance_rows, select_inputs
 from .status import job_statuses
 from .tables import csv_text, grid_summary, run_rows, transfer_tables
 
@@ -21,7 +22,7 @@ class Report:
     metric: str
     split: str
     results_dirs: list
-    runs: list
+    runs: list                      # every run read (runs.csv); the tables use view.runs
     bad: list                       # BadFile: skipped results.json files
     tables: list                    # TransferTable
     grid: list                      # GridRow
@@ -31,6 +32,8 @@ class Report:
     manifest_problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     figures: list = field(default_factory=list)   # (title, file name relative to the report)
+    view: object = None             # lineage.View: the input sets shown, superseded runs
+    provenance: list = field(default_factory=list)  # lineage.provenance_rows
 
 
 def read_manifests(paths):
@@ -45,8 +48,10 @@ def read_manifests(paths):
 
 
 def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=job_state,
-                 log_lines=15):
-    """Read everything and compute every table. Raises UserError for an unknown metric or split."""
+                 log_lines=15, all_inputs=False):
+    """Read everything and compute every table. Raises UserError for an unknown metric or split.
+    The tables use each model type's newest inputs (lineage.py), or with all_inputs every input set
+    as its own block."""
     if split not in SPLITS:
         raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
     runs, bad = load_results(results_dirs)
@@ -54,8 +59,11 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
     if runs and metric not in known:
         raise UserError(f"--metric {metric!r} is in no results.json under "
                         f"{', '.join(results_dirs)}; available: {', '.join(known)}")
-    report = Report(metric, split, list(results_dirs), runs, bad, transfer_tables(runs, metric, split),
-                    grid_summary(runs, metric), missing_values(runs, metric), list(manifests))
+    view = select_inputs(runs, all_inputs)
+    shown = view.runs
+    report = Report(metric, split, list(results_dirs), runs, bad, transfer_tables(shown, metric, split),
+                    grid_summary(shown, metric), missing_values(shown, metric), list(manifests),
+                    view=view, provenance=provenance_rows(view))
     if manifests:
         entries, report.manifest_problems = read_manifests(manifests)
         report.jobs = job_statuses(entries, slurm, log_lines)
@@ -86,7 +94,8 @@ def write_report(report, out_dir, digits=3, plots=True):
         from .plots import transfer_heatmaps
         for t in report.tables:
             report.figures += transfer_heatmaps(t, out_dir, digits)
-    write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs)))
+    superseded = {s.run.run_id for s in report.view.superseded} if report.view else set()
+    write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs, superseded)))
     text = render_report(report, digits)
     write_text_atomic(os.path.join(out_dir, "report.md"), text)
     return text

@@ -203,8 +203,10 @@ def _cell(v):
     return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
 
 
-def run_rows(runs):
-    """(columns, rows): one flat row per run, eval language and split present in the file."""
+def run_rows(runs, superseded=()):
+    """(columns, rows): one flat row per run, eval language and split present in the file.
+    `superseded`: run ids whose inputs were replaced by newer ones (column `superseded`); column
+    `checkpoint_sha256` names the checkpoint's bytes (empty for results.json without inputs)."""
     metric_keys, hp_keys = set(), set()
     for r in runs:
         hp_keys.update(r.hyperparameters)
@@ -216,7 +218,7 @@ def run_rows(runs):
     hp_cols = sorted(hp_keys)
     columns = (["run_id", "study", "task", "model_type", "train_langs", "eval_langs", "eval_lang",
                 "split", "seed"] + metric_cols + [f"hp_{k}" for k in hp_cols] + list(RUN_FIELDS)
-               + ["path"])
+               + ["checkpoint_sha256", "superseded", "path"])
     rows = []
     for r in sorted(runs, key=lambda r: (r.study, r.task, model_type_order(r.model_type),
                                          train_set_order(r.train_langs), r.run_id)):
@@ -231,6 +233,8 @@ def run_rows(runs):
                 row.update({k: _cell(m.get(k)) for k in metric_cols})
                 row.update({f"hp_{k}": _cell(r.hyperparameters.get(k)) for k in hp_cols})
                 row.update({k: _cell(r.data.get(k)) for k in RUN_FIELDS})
+                row["checkpoint_sha256"] = ((r.data.get("inputs") or {}).get("checkpoint") or {}).get("sha256")
+                row["superseded"] = r.run_id in superseded
                 rows.append(row)
     return columns, rows
 

@@ -24,6 +24,7 @@ import types
 from ..checkpoint import load_classifier
 from ..errors import ConfigError
 from ..files import write_json_atomic
+from ..inputs.sources import roles_of
 from . import data, experiment
 from . import results as records
 from .labels import class_names
@@ -101,12 +102,6 @@ def device_name():
     return "cpu"
 
 
-def _roles(plan, lang):
-    """The splits a language contributes: its train split if it trains, eval + test if evaluated."""
-    return (["train"] if lang in plan.train_langs else []) + (
-        ["eval", "test"] if lang in plan.eval_langs else [])
-
-
 def _shared_classes(study, specs):
     """One classifier for all the run's languages: the same number of classes (the Study checks);
     differing label_names are only warned about, since they may be the same classes named in
@@ -136,7 +131,8 @@ def prepare(plan):
         except ImportError:
             raise ConfigError("wandb.enabled is true but the wandb package is not installed "
                               "(pip install wandb, or set wandb.enabled to false)") from None
-    raw = {lang: data.load_language(specs[lang], mt, _roles(plan, lang), cache_dir) for lang in langs}
+    raw = {lang: data.load_language(specs[lang], mt, roles_of(lang, plan.train_langs, plan.eval_langs),
+                                    cache_dir) for lang in langs}
 
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first]) or [f"LABEL_{i}" for i in range(num_labels)]
@@ -177,6 +173,9 @@ def run(plan, cpus, save_model=True, fresh=False):
         log.info("run %s -> %s (model type %s, train %s, eval %s, %d cpu(s), device %s)", plan.run_id,
                  plan.run_dir, plan.model_type, "+".join(plan.train_langs), "+".join(plan.eval_langs),
                  cpus, device_name())
+        for line in experiment.header_lines(plan) + [experiment.changed_inputs_message(plan)]:
+            if line:
+                log.info("%s", line)
         prep = prepare(plan)
         if fresh:
             log.info("--force: removing earlier results, best model and checkpoints of this run")
