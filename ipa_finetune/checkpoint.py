@@ -48,7 +48,8 @@ def _torch_load(path):
         # not the optimizer state that is twice their size
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+            return torch.load(path, map_location="cpu", weights_only=True,
+                              mmap=zipfile.is_zipfile(path))
     except Exception as e:
         msg = str(e)
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", msg)

@@ -243,7 +243,7 @@ def test_report_shows_the_newest_inputs_and_lists_superseded_runs(history, tmp_p
     assert f"checkpoint sha256 {short(records[0]['inputs']['checkpoint']['sha256'])} → {short(ckpt)}" in md
     assert "alpha columns ipa → text" in md
     tok = newest["inputs"]["tokenizer"]["sha256"]
-    assert f"| tiny | sentiment | ipa | `{short(ckpt)}` | ipa {short(tok)} | alpha: text | 1 |" in md
+    assert f"| tiny | sentiment | ipa | `{short(ckpt)}` | ipa `{short(tok)}` | alpha: text | 1 |" in md
     with open(tmp_path / "r" / "runs.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["superseded"] for r in rows if r["split"] == "eval") == ["False", "True", "True"]
@@ -279,7 +279,7 @@ def test_runs_of_other_languages_share_an_input_set(tmp_path):
     assert sorted(r.run_id for r in view.runs) == ["a", "b"]
     (old,) = view.superseded
     assert old.run.run_id == "c" and old.differs == [f"checkpoint sha256 {'b' * 12} → {'a' * 12}"]
-    assert provenance_rows(view) == [("s", "t", "ipa", "a" * 12, "ipa " + "c" * 12,
+    assert provenance_rows(view) == [("s", "t", "ipa", "a" * 12, "ipa", "c" * 12,
                                       "polish: ipa; russian: ipa", 2)]
     labels = sorted({r.model_type for r in select_inputs(rs, all_inputs=True).runs})
     assert labels == ["ipa", "ipa (superseded 1)", "ipa (superseded 2)"]

@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from ..inputs.fingerprint import changes, identity, short
+from .tables import model_type_order
 
 
 @dataclass
@@ -108,7 +109,9 @@ def select_inputs(runs, all_inputs=False):
     for run in runs:
         by_type[(run.study, run.task, run.model_type)].append(run)
     view = View(runs=[])
-    for (study, task, mt), rs in sorted(by_type.items()):
+    order = sorted(by_type, key=lambda key: (key[:2], model_type_order(key[2])))  # normal, ipa, ...
+    for study, task, mt in order:
+        rs = by_type[(study, task, mt)]
         sets = _split_sets(rs)
         newest = _merged_inputs(sets[0][0])
         for k, (members, comps) in enumerate(sets):
@@ -124,17 +127,17 @@ def select_inputs(runs, all_inputs=False):
 
 
 def provenance_rows(view):
-    """[(study, task, model type, checkpoint, tokenizer, columns, runs)] per shown input set."""
+    """[(study, task, model type, checkpoint hash, tokenizer name, tokenizer hash, columns, runs)] per
+    shown input set (short hashes; "not recorded" for results.json without inputs)."""
     rows = []
     for s in view.sets:
         merged = _merged_inputs(s.runs)
         ckpt, tok = merged.get("checkpoint"), merged.get("tokenizer")
         if not isinstance(ckpt, dict):
-            rows.append((s.study, s.task, s.model_type, "not recorded", "not recorded", "not recorded",
-                         len(s.runs)))
+            rows.append((s.study, s.task, s.model_type) + ("not recorded",) * 4 + (len(s.runs),))
             continue
         columns = "; ".join(f"{lang}: {'+'.join(e.get('columns') or [])}"
                             for lang, e in sorted(merged["datasets"].items()))
-        rows.append((s.study, s.task, s.model_type, short(ckpt.get("sha256")),
-                     f"{tok.get('name')} {short(tok.get('sha256'))}", columns, len(s.runs)))
+        rows.append((s.study, s.task, s.model_type, short(ckpt.get("sha256")), tok.get("name"),
+                     short(tok.get("sha256")), columns, len(s.runs)))
     return rows

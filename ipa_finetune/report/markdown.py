@@ -113,8 +113,8 @@ def status_section(report):
 
 def provenance_section(report):
     """Per shown input set: checkpoint and tokenizer short hashes, the columns each language read."""
-    rows = [[study, task, mt, f"`{ckpt}`", tok, cols, n] for study, task, mt, ckpt, tok, cols, n
-            in report.provenance]
+    rows = [[study, task, mt, f"`{ckpt}`", f"{tok} `{tok_hash}`", cols, n]
+            for study, task, mt, ckpt, tok, tok_hash, cols, n in report.provenance]
     return "\n".join([
         "## Provenance", "",
         table(["study", "task", "model", "checkpoint sha256", "tokenizer", "columns read", "runs"], rows,
