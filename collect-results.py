@@ -34,7 +34,10 @@ Put RESULTS_DIR before the options that take several values (--config, --manifes
 Cells are mean ± sample std (ddof=1) over seeds of one hyperparameter setting, with n. Where a cell
 has several settings (a grid), the one with the best mean eval-split metric is shown, also with
 --split test (selection never looks at test). Each difference to the baseline has a 95% paired
-bootstrap interval from the runs' saved predictions; * marks an interval that excludes 0."""
+bootstrap interval from the runs' saved predictions; * marks an interval that excludes 0. Runs of
+different inputs (checkpoint, tokenizer, dataset: results.json "inputs") are never averaged: each
+model type shows its newest inputs, older runs are listed as superseded (--all-inputs shows every
+input set)."""
 
 
 def parse_args(argv=None):
@@ -71,6 +74,11 @@ def parse_args(argv=None):
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved --config (each value with the file that set it) "
                         "and exit")
+    p.add_argument("--all-inputs", action="store_true",
+                   help="show runs of superseded inputs too (an older checkpoint, tokenizer or "
+                        "dataset of a model type), each input set as its own block, e.g. "
+                        "'ipa (superseded 1)'; by default only each model type's newest inputs are "
+                        "in the tables and older runs are listed under 'Superseded runs'")
     p.add_argument("--no-slurm", action="store_true",
                    help="do not ask squeue/sacct for job states (jobs without results: state unknown, "
                         "or what their log says)")
@@ -141,7 +149,8 @@ def main(argv=None):
     metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get(
         "metric_for_best_model") or "f1"
     report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines,
-                                baseline=args.baseline, resamples=args.resamples)
+                                baseline=args.baseline, resamples=args.resamples,
+                                all_inputs=args.all_inputs)
     report.notes += notes
     out = args.out or build.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
     text = build.write_report(report, out, args.digits, plots=not args.no_plots)

@@ -24,6 +24,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from ipa_finetune.cli import exit_on_user_error, positive_int  # noqa: E402
 from ipa_finetune.config.loader import add_config_arguments  # noqa: E402
 from ipa_finetune.config.study import study_from_args  # noqa: E402
+from ipa_finetune.inputs.fingerprint import shared_columns  # noqa: E402
 from ipa_finetune.train import experiment  # noqa: E402
 
 
@@ -76,11 +77,14 @@ def main(argv=None):
     plan = experiment.plan_run(study, args.model_type, args.train_langs, args.eval_langs,
                                output_dir=args.output_dir, max_steps=args.max_steps, seed=args.seed,
                                config_names=args.config)
+    for line in shared_columns(study, plan.train_langs + plan.eval_langs):
+        print(f"warning: {line}", file=sys.stderr)
     done = None if args.force else experiment.finished_message(plan)
     if done:
         experiment.clear_leftover_checkpoints(plan)
         print(done)
         return 0
+    experiment.check_inputs(plan)
     from ipa_finetune.train import pipeline  # torch, transformers: only when there is work to do
 
     try:

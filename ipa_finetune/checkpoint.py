@@ -15,6 +15,7 @@ import warnings
 import zipfile
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from model import GPT, GPTConfig
 
@@ -45,18 +46,27 @@ def _torch_load(path):
     try:
         # mmap (zip format only, torch.save's default): only the pages of the model's weights get read,
         # not the optimizer state that is twice their size
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True,
+                              mmap=zipfile.is_zipfile(path))
     except Exception as e:
         msg = str(e)
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
         if refused:
-            raise CheckpointError(
-                f"checkpoint {path} refers to the Python global {refused.group(1)}, which loading with "
-                f"weights_only=True refuses (a checkpoint may not run code); {expected}: tensors and plain "
-                "Python values only") from None
+            raise CheckpointError(python_objects_message(path, refused.group(1))) from None
         detail = msg.split("WeightsUnpickler error:")[-1] if "WeightsUnpickler error:" in msg else msg
         detail = _one_line(detail.split("Check the documentation")[0]) or type(e).__name__
         raise CheckpointError(f"checkpoint {path} is not a readable PyTorch file ({detail}); {expected}") from None
+
+
+def python_objects_message(path, global_name):
+    """Our own words for a checkpoint that pickles Python objects (torch's point the other way)."""
+    return (f"checkpoint {path} holds Python objects ({global_name}), not only tensors and plain "
+            "values: loading it could run code, so it is refused for safety. Re-save it as plain "
+            "values where it was made: torch.save({'model': model.state_dict(), 'model_args': a dict "
+            "of ints, floats and bools, 'iter_num': an int, 'config': a dict of plain values}, "
+            "'ckpt.pt'), as nanoGPT's train.py does")
 
 
 def _strip_wrapper_prefixes(key):
@@ -99,9 +109,23 @@ def _model_args_to_config(path, model_args, weights):
     return GPTConfig(**dict(args, dropout=float(args['dropout'])))
 
 
+class _ShapesOnly(TorchFunctionMode):
+    """Builds modules without initialising their weights (only their shapes are wanted): on the meta
+    device torch's init kernels are Python decompositions whose first call imports torch._dynamo,
+    about 3 s, which a launch's check of every checkpoint should not pay."""
+    INIT = frozenset(("normal_", "uniform_", "zero_", "fill_", "kaiming_uniform_", "zeros_", "ones_",
+                      "trunc_normal_"))
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in self.INIT:
+            return args[0] if args else next(iter(kwargs.values()))
+        return func(*args, **kwargs)
+
+
 def _check_weights(path, config, weights):
     """Every weight of a GPT(config) present with its shape, nothing else; raises CheckpointError."""
-    with torch.device("meta"):  # shapes only: allocates nothing
+    with torch.device("meta"), _ShapesOnly():  # shapes only: allocates and initialises nothing
         expected = {k: tuple(v.shape) for k, v in GPT(config, lm_head=False).state_dict().items()}
     described = (f"a GPT with n_layer={config.n_layer}, n_head={config.n_head}, n_embd={config.n_embd}, "
                  f"block_size={config.block_size}, vocab_size={config.vocab_size}, bias={config.bias} "

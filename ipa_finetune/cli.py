@@ -11,7 +11,8 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def exit_on_user_error(main):
-    """Decorate a script's main(): a UserError becomes `prog: error: message` on stderr and exit 2."""
+    """Decorate a script's main(): a UserError becomes `prog: error: message` on stderr and exit 2;
+    an error with `details` (errors.InputProblems) adds one indented `- problem` line per detail."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -21,6 +22,8 @@ def exit_on_user_error(main):
             prog = os.path.basename(sys.argv[0]) or "ipa-finetune"
             msg = " ".join(str(e).split("\n"))  # always one line
             print(f"{prog}: error: {msg}", file=sys.stderr)
+            for detail in getattr(e, "details", ()):
+                print("  - " + " ".join(str(detail).split("\n")), file=sys.stderr)
             sys.exit(2)
 
     return wrapper

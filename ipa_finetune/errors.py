@@ -16,3 +16,14 @@ class CheckpointError(UserError):
 
 class DataError(UserError):
     """A dataset, split, column or label is missing or invalid."""
+
+
+class InputProblems(UserError):
+    """Several problems found at once (a launch's pre-flight check): one line each. The message is
+    the first line (`3 problems; nothing was written or submitted:`), `details` the problems;
+    cli.exit_on_user_error prints each on its own line. A single problem is just that line."""
+
+    def __init__(self, problems, consequence):
+        self.details = list(problems) if len(problems) > 1 else []
+        head = f"{len(problems)} problems; {consequence}:" if self.details else problems[0]
+        super().__init__(head)

@@ -1,45 +1,51 @@
 """Run identity and results files: the contract between the three pipelines (train writes a run's
 results.json, launch plans and skips runs by id, report reads them back).
 
-A run is one fine-tune: (study, model type, train languages, eval languages, hyperparameters). Its id is
-deterministic, so a generator knows, before submitting, where a job's results will land and whether
-they already exist; and a re-run of the same job finds its own checkpoints to resume from.
+A run is one fine-tune: (study, model type, train languages, eval languages, inputs, hyperparameters).
+Its id is deterministic, so a generator knows, before submitting, where a job's results will land
+and whether they already exist; and a re-run of the same job finds its own checkpoints to resume
+from. The inputs count by content (ipa_finetune.inputs): a re-pretrained checkpoint at the same path,
+or a changed database entry, makes a new run beside the old one; a moved checkpoint does not.
 """
 import hashlib
 import json
 import os
 
+from .inputs.fingerprint import changes, identity
+
 RESULTS_FILE = "results.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)  # 1: before inputs and provenance were recorded
 
 
 def _canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def run_identity(cfg, model_type, train_langs, eval_langs):
-    """Everything that makes two runs the same experiment (and nothing that doesn't, such as paths)."""
-    languages = cfg.get("languages") or {}
-    used = sorted(set(train_langs) | set(eval_langs))
+def run_identity(cfg, model_type, train_langs, eval_langs, inputs):
+    """Everything that makes two runs the same experiment, and nothing that doesn't (paths, names):
+    `inputs` is inputs.fingerprint.run_inputs(...) of the run."""
     return {
         "study": cfg.get("study"),
         "task": cfg.get("task"),
         "model_type": model_type,
-        "model": (cfg.get("model_types") or {}).get(model_type),
         "train_langs": sorted(train_langs),
         "eval_langs": sorted(eval_langs),
-        "datasets": {lang: languages.get(lang) for lang in used},
+        "inputs": identity(inputs),
         "hyperparameters": cfg.get("hyperparameters"),
     }
 
 
-def run_id(cfg, model_type, train_langs, eval_langs):
+def run_prefix(model_type, train_langs, eval_langs):
+    """`<model_type>__<train>__to__<eval>__`: the readable part of a run id."""
+    return f"{model_type}__{'+'.join(sorted(train_langs))}__to__{'+'.join(sorted(eval_langs))}__"
+
+
+def run_id(cfg, model_type, train_langs, eval_langs, inputs):
     """`<model_type>__<train>__to__<eval>__<hash10>`, languages sorted and joined by '+'."""
-    ident = run_identity(cfg, model_type, train_langs, eval_langs)
+    ident = run_identity(cfg, model_type, train_langs, eval_langs, inputs)
     digest = hashlib.sha256(_canonical(ident).encode("utf-8")).hexdigest()[:10]
-    train = "+".join(ident["train_langs"])
-    evals = "+".join(ident["eval_langs"])
-    return f"{model_type}__{train}__to__{evals}__{digest}"
+    return run_prefix(model_type, train_langs, eval_langs) + digest
 
 
 def run_dir(cfg, rid):
@@ -59,3 +65,43 @@ def is_finished(rdir):
 def read_results(rdir):
     with open(results_path(rdir), encoding="utf-8") as f:
         return json.load(f)
+
+
+_siblings = {}  # results.json path -> (mtime_ns, parsed or None)
+
+
+def _read_cached(path):
+    """A finished run's results.json, parsed once per process (a grid plans many runs of one prefix)."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    if path not in _siblings or _siblings[path][0] != stamp:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            data = None
+        _siblings[path] = (stamp, data if isinstance(data, dict) else None)
+    return _siblings[path][1]
+
+
+def changed_since(rdir, task, hyperparameters, inputs):
+    """(old run id, [what changed]) for the newest finished run beside the run folder `rdir` with
+    the same model type and languages (the readable part of the id), task and hyperparameters, but
+    other inputs; None when there is none. The old run's folder is not touched."""
+    folder, rid = os.path.split(rdir)
+    prefix = rid[:rid.rindex("__") + 2]
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n != rid]
+    except OSError:
+        return None
+    found = []
+    for name in names:
+        data = _read_cached(results_path(os.path.join(folder, name)))
+        if data and data.get("task") == task and data.get("hyperparameters") == hyperparameters:
+            found.append((str(data.get("finished_at") or ""), name, data))
+    if not found:
+        return None
+    _, name, data = max(found)
+    return name, changes(data.get("inputs"), inputs) or ["inputs identical, other run id"]

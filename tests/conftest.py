@@ -243,6 +243,31 @@ def write_overlay(folder, name="overlay.json", **extra):
     return str(path)
 
 
+SHIPPED_STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")
+
+
+def write_study_inputs(folder, assets, **entry_overrides):
+    """A config file giving the shipped study (SHIPPED_STUDY) inputs that exist: the tiny assets under
+    its names (checkpoints rus-pol-<type>/ckpt.pt, tokenizers rus-pol-<type>, and a language database
+    whose rusentiment and polemo2 are the tiny alpha and beta data). `folder`: a pathlib.Path.
+    entry_overrides: {dataset name: {key: value}} for the database entries."""
+    ckpts, toks = folder / "inputs" / "checkpoints", folder / "inputs" / "tokenizers"
+    toks.mkdir(parents=True, exist_ok=True)
+    for mt in ("normal", "ipa"):
+        (ckpts / f"rus-pol-{mt}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(assets.checkpoint_prefix, mt, "ckpt.pt"), ckpts / f"rus-pol-{mt}" / "ckpt.pt")
+        for part in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(assets.tokenizer_prefix, f"{mt}-{part}"), toks / f"rus-pol-{mt}-{part}")
+    db = {lang: {"sentiment": {name: database_entry(assets, tiny, **entry_overrides.get(name, {}))}}
+          for lang, name, tiny in (("russian", "rusentiment", "alpha"), ("polish", "polemo2", "beta"))}
+    (folder / "inputs" / "db.json").write_text(json.dumps(db), encoding="utf-8")
+    path = folder / "inputs.json"
+    path.write_text(json.dumps({"paths": {"checkpoint_prefix": str(ckpts), "tokenizer_prefix": str(toks),
+                                          "language_database": str(folder / "inputs" / "db.json")}}),
+                    encoding="utf-8")
+    return str(path)
+
+
 def require_slurm():
     """Skip when Slurm is not installed; fail when it is installed but not answering (CI starts a
     local one with scripts/local-slurm.sh, so a dead cluster there is a real failure)."""

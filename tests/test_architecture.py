@@ -13,6 +13,7 @@ LAYERS = (
     ("ipa_finetune.cli",),
     ("ipa_finetune.files",),
     ("ipa_finetune.config",),
+    ("ipa_finetune.inputs",),
     ("ipa_finetune.checkpoint", "ipa_finetune.runs"),
     ("ipa_finetune.train", "ipa_finetune.prepare"),
     ("ipa_finetune.launch",),

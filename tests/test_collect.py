@@ -148,7 +148,7 @@ def test_bad_files_reported_and_skipped(study):
     old = os.path.join(study, "s", "old")
     os.makedirs(old)
     with open(os.path.join(old, "results.json"), "w") as f:
-        json.dump({"schema_version": 2, "run_id": "y"}, f)
+        json.dump({"schema_version": 3, "run_id": "y"}, f)
     noeval = write_run(study, "ipa", ["polish"], ["polish"], {"polish": 0.9}, seed=99)
     with open(os.path.join(noeval, "results.json")) as f:
         data = json.load(f)
@@ -159,7 +159,7 @@ def test_bad_files_reported_and_skipped(study):
     reasons = {os.path.basename(os.path.dirname(b.path)): b.reason for b in report.bad}
     assert len(report.runs) == 12 and len(reasons) == 3
     assert reasons["broken"].startswith("not valid JSON")
-    assert reasons["old"] == "schema_version 2 is not supported (expected 1)"
+    assert reasons["old"] == "schema_version 3 is not supported (expected 1 or 2)"
     assert reasons[os.path.basename(noeval)] == ("'metrics' has no 'eval' metrics for eval "
                                                   "language 'polish'")
     md = render_report(report)

@@ -227,7 +227,8 @@ def test_unparseable_file(tmp_path, cache):
     os.makedirs(folder)
     with open(os.path.join(folder, "train.jsonl"), "w") as f:
         f.write('{"text": "a", "label": 0}\n{not json\n')
-    assert "cannot load" in bad(make_spec(folder, label_names=None), cache, ["train"])
+    msg = bad(make_spec(folder, label_names=None), cache, ["train"])
+    assert os.path.join(folder, "train.jsonl") + " line 2, column 2: not valid JSON" in msg
 
 
 def test_folder_without_data_files(tmp_path, cache):

@@ -211,10 +211,17 @@ def test_results_json_schema(finished):
     assert set(r) == {
         "schema_version", "run_id", "study", "task", "model_type", "train_langs", "eval_langs", "datasets",
         "hyperparameters", "seed", "metric_for_best_model", "best_epoch", "best_score", "selection",
-        "selected_on", "metrics", "predictions", "history", "train_examples", "train_examples_per_second", "wall_time_seconds", "checkpoint",
-        "best_model_dir", "config", "versions", "git_commit", "device", "finished_at"}
+        "selected_on", "metrics", "predictions", "history", "train_examples", "train_examples_per_second",
+        "wall_time_seconds", "checkpoint", "best_model_dir", "config", "versions", "git_commit", "device",
+        "finished_at", "inputs", "provenance"}
     assert (r["schema_version"], r["run_id"], r["study"], r["task"], r["model_type"]) == (
-        1, plan.run_id, "tiny", "sentiment", "normal")
+        2, plan.run_id, "tiny", "sentiment", "normal")
+    assert r["inputs"] == plan.inputs and r["inputs"]["datasets"]["alpha"]["columns"] == ["text"]
+    git = r["provenance"]["git"]
+    assert git["commit"] == r["git_commit"] and len(git["commit"]) == 40 and isinstance(git["dirty"], bool)
+    assert (git["diff_sha256"] is None) == (not git["dirty"])
+    assert r["provenance"]["versions"] == r["versions"] and r["versions"]["tokenizers"]
+    assert r["provenance"]["command"][1:] == cli(finished.config)[1:]
     assert r["train_langs"] == r["eval_langs"] == LANGS
     assert r["datasets"] == {"alpha": "tiny-alpha", "beta": "tiny-beta"}
     assert r["hyperparameters"] == plan.cfg["hyperparameters"] and r["config"] == plan.cfg

@@ -15,6 +15,7 @@ from ipa_finetune.errors import ConfigError, UserError
 from ipa_finetune.files import write_json_atomic
 from ipa_finetune.launch import arrays, jobs, options, templates
 from ipa_finetune.launch.manifest import log_path
+from ipa_finetune.train import experiment
 
 STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")
 GRID = os.path.join(PROJECT_ROOT, "config", "grid-search.json")
@@ -100,16 +101,17 @@ def test_grid_languages_by_name(study, tmp_path):
     assert [(j.train_langs, j.eval_langs) for j in planned] == [(("russian",), ("polish", "russian"))] * 2
 
 
-def test_grid_run_id_matches_what_finetune_exp_will_load(study, tmp_path):
+def test_grid_run_id_matches_what_finetune_exp_will_load(tiny_study, tmp_path):
     """The planner predicts the run dir; finetune-exp loads the configs + the temp config: same id."""
-    files, st = study
-    cfg = st.cfg
-    grid = loader.load_grid_config(GRID, cfg)
+    files = [tiny_study()]
+    st = load_study(files)
+    grid = loader.load_grid_config(GRID, st.cfg)
     job = jobs.plan_grid_jobs(st, files, grid, ["ipa"], str(tmp_path / "t"))[13]
     write_json_atomic(job.temp_config, jobs.hyperparameter_config(job.hyperparameters))
-    loaded = loader.load_config([*files, job.temp_config])
-    assert runs.run_id(loaded, "ipa", job.train_langs, job.eval_langs) == job.run_id
-    assert loaded["hyperparameters"]["batch_size"] == job.hyperparameters["batch_size"]
+    loaded = load_study([*files, job.temp_config])
+    plan = experiment.plan_run(loaded, "ipa", list(job.train_langs), list(job.eval_langs))
+    assert (plan.run_id, plan.run_dir, plan.inputs) == (job.run_id, job.run_dir, job.inputs)
+    assert loaded.hyperparameters["batch_size"] == job.hyperparameters["batch_size"]
 
 
 def test_grid_permutations_order_and_scalars():

@@ -189,7 +189,8 @@ BAD = {
     "empty": (b"", ["empty file"]),
     "garbage": (bytes(range(256)) * 4, ["not a readable PyTorch file", "expected a nanoGPT ckpt.pt"]),
     "runs code": (lambda tmp: {"model": {}, "model_args": {}, "x": RunsCode(tmp / "pwned")},
-                  ["weights_only=True refuses", "may not run code"]),
+                  ["holds Python objects", "refused for safety", "Re-save it as plain values",
+                   "model.state_dict()"]),
     "bare state_dict": (lambda tmp: tiny_gpt().state_dict(),
                         ["not a nanoGPT checkpoint", "bare state_dict", "'model' and 'model_args'"]),
     "no n_head": (lambda tmp: (lambda c: (c["model_args"].pop("n_head"), c)[1])(_good(tmp)),
@@ -224,4 +225,5 @@ def test_bad_checkpoint_gives_one_clear_line(tmp_path, case):
     assert "\n" not in message and str(path) in message
     for part in expected:
         assert part in message, message
+    assert "weights_only" not in message  # never advice to turn the check off
     assert not (tmp_path / "pwned").exists()

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import one_line_error, run_script, write_overlay
+from conftest import one_line_error, run_script, write_overlay, write_study_inputs
 from ipa_finetune.cli import PROJECT_ROOT
 from ipa_finetune.config import loader
 from ipa_finetune.config.study import load_study
@@ -91,19 +91,20 @@ def test_seed_values_are_checked(tmp_path):
         loader.load_grid_config(str(grid), loader.load_config([STUDY]))
 
 
-def test_launchers_take_seeds(tmp_path):
+def test_launchers_take_seeds(tmp_path, tiny_assets):
     overlay = write_overlay(tmp_path)
+    inputs = write_study_inputs(tmp_path, tiny_assets)  # the launchers check the study's inputs
     out = tmp_path / "jobs"
-    p = run_script("finetuning-generator.py", STUDY, overlay, "--model-type", "ipa", "--seeds", "5", "6",
+    p = run_script("finetuning-generator.py", STUDY, inputs, overlay, "--model-type", "ipa", "--seeds", "5", "6",
                    "--dry-run", "--output-dir", out, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "6 configurations x 1 model types (ipa) x 2 seeds" in p.stdout and "12 jobs planned" in p.stdout
     written = "".join(f.read_text() for f in out.iterdir() if f.is_file())  # scripts or job lists
     assert "--train-langs polish --eval-langs russian --seed 6" in written
-    line = one_line_error(run_script("grid-search.py", STUDY, overlay, "--seeds", "3", "3", "--dry-run",
+    line = one_line_error(run_script("grid-search.py", STUDY, inputs, overlay, "--seeds", "3", "3", "--dry-run",
                                      timeout=120))
     assert "--seeds 3 3: repeats a seed" in line
-    p = run_script("grid-search.py", STUDY, overlay, "--model-type", "ipa", "--seeds", "1", "2", "--dry-run",
+    p = run_script("grid-search.py", STUDY, inputs, overlay, "--model-type", "ipa", "--seeds", "1", "2", "--dry-run",
                    "--output-dir", out, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "54 permutations (27 settings x 2 seeds)" in p.stdout

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from conftest import one_line_error, require_slurm, run_script, slurm_job, wait_for_jobs, write_overlay
+from conftest import (CLASSES, one_line_error, require_slurm, run_script, slurm_job, wait_for_jobs,
+                      write_overlay, write_study_inputs)
 from ipa_finetune import runs
 from ipa_finetune.cli import PROJECT_ROOT
-from ipa_finetune.config.reading import read_json5
 from ipa_finetune.config.study import load_study
 from ipa_finetune.files import write_json_atomic
 from ipa_finetune.launch import jobs, launcher, slurm
@@ -20,13 +20,19 @@ GEN = os.path.join(PROJECT_ROOT, "finetuning-generator.py")
 GRID_SEARCH = os.path.join(PROJECT_ROOT, "grid-search.py")
 
 
+@pytest.fixture
+def study(tmp_path, tiny_assets):
+    """The shipped study's config files, with the tiny assets standing in for its inputs."""
+    return [STUDY, write_overlay(tmp_path), write_study_inputs(tmp_path, tiny_assets)]
+
+
 def scripts_in(folder):
     return sorted(p for p in os.listdir(folder) if p.endswith(".sh")) if os.path.isdir(folder) else []
 
 
-def test_grid_dry_run_writes_one_array_and_submits_nothing(tmp_path):
+def test_grid_dry_run_writes_one_array_and_submits_nothing(study, tmp_path):
     out = tmp_path / "out"
-    args = [GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out, "--dry-run"]
+    args = [GRID_SEARCH, *study, "--grid-config", GRID, "--output-dir", out, "--dry-run"]
     proc = run_script(*args, "--array-limit", "5")
     assert proc.returncode == 0, proc.stderr
     assert "27 permutations x 2 model types" in proc.stdout
@@ -47,50 +53,50 @@ def test_grid_dry_run_writes_one_array_and_submits_nothing(tmp_path):
     assert len(scripts_in(tmp_path / "single")) == 54
 
 
-def test_unknown_model_type_is_one_line_error(tmp_path):
-    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--model-type", "ipa", "phonetic", "--dry-run")
+def test_unknown_model_type_is_one_line_error(study, tmp_path):
+    proc = run_script(GEN, *study, "--model-type", "ipa", "phonetic", "--dry-run")
     line = one_line_error(proc)
     assert "model type 'phonetic'" in line and "ipa, normal" in line
     assert not (tmp_path / "jobs").exists()
 
 
-def test_missing_template_fields_listed_before_anything_is_written(tmp_path):
+def test_missing_template_fields_listed_before_anything_is_written(study, tmp_path):
     template = tmp_path / "t.sh"
     template.write_text("#!/bin/bash\n#SBATCH -J {job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
                         "#SBATCH --qos={qos} --reservation={reservation}\n{python} finetune-exp.py {args}\n")
-    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--dry-run")
+    proc = run_script(GEN, *study, "--template", template, "--dry-run")
     line = one_line_error(proc)
     assert "uses fields with no value: qos, reservation" in line and '"qos": ...' in line
     assert not (tmp_path / "jobs").exists()
     # the grid's own field in the transfer generator
     grid_template = os.path.join(PROJECT_ROOT, "jobs", "templates", "grid-search-fine-tune-template.sh")
-    line = one_line_error(run_script(GEN, STUDY, write_overlay(tmp_path), "--template", grid_template, "--dry-run"))
+    line = one_line_error(run_script(GEN, *study, "--template", grid_template, "--dry-run"))
     assert "temp_config_name is only set by grid-search.py" in line
 
 
-def test_bad_timeout_and_missing_grid(tmp_path):
-    line = one_line_error(run_script(GEN, STUDY, write_overlay(tmp_path), "--timeout", "4h", "--dry-run"))
+def test_bad_timeout_and_missing_grid(study, tmp_path):
+    line = one_line_error(run_script(GEN, *study, "--timeout", "4h", "--dry-run"))
     assert "--timeout '4h' is not valid" in line
-    line = one_line_error(run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", tmp_path / "no.json"))
+    line = one_line_error(run_script(GRID_SEARCH, *study, "--grid-config", tmp_path / "no.json"))
     assert "no.json" in line and "not found" in line
 
 
-def test_guard_refuses_many_jobs_without_yes(tmp_path):
-    proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--local", "--max-jobs", "50")
+def test_guard_refuses_many_jobs_without_yes(study, tmp_path):
+    proc = run_script(GRID_SEARCH, *study, "--grid-config", GRID, "--local", "--max-jobs", "50")
     line = one_line_error(proc)
     assert "54 jobs to run, more than --max-jobs 50; add --yes" in line
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "temp configs").exists()
 
 
-def test_no_sbatch_on_path_suggests_local_or_dry_run(tmp_path):
+def test_no_sbatch_on_path_suggests_local_or_dry_run(study, tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))  # an empty folder: no sbatch
-    line = one_line_error(run_script(GEN, STUDY, write_overlay(tmp_path), env=env))
+    line = one_line_error(run_script(GEN, *study, env=env))
     assert "sbatch not found on PATH" in line and "--local" in line and "--dry-run" in line
     assert not (tmp_path / "jobs").exists()
 
 
-def test_finished_runs_are_skipped_unless_force(tmp_path):
-    files = [STUDY, write_overlay(tmp_path)]
+def test_finished_runs_are_skipped_unless_force(study, tmp_path):
+    files = study
     planned = jobs.plan_transfer_jobs(load_study(files), files, ["ipa"])
     for job in planned[:2]:
         write_json_atomic(runs.results_path(job.run_dir), {"run_id": job.run_id})
@@ -165,10 +171,10 @@ def manifest(out):
     return read_manifest(manifest_path(str(out)))[0]
 
 
-def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, standin):
+def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(study, tmp_path, standin):
     """--no-array: one sbatch per job (the report job is tested with arrays below)."""
     out = tmp_path / "out"
-    args = [GEN, STUDY, write_overlay(tmp_path), "--model-type", "ipa", "--output-dir", out, "--no-array",
+    args = [GEN, *study, "--model-type", "ipa", "--output-dir", out, "--no-array",
             "--no-report"]
     line = one_line_error(run_script(*args, env=dict(standin, FAIL_AT="3")))
     assert "sbatch refused job 3 of 6" in line
@@ -202,12 +208,12 @@ def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(tmp_path, stan
     assert manifest(out)[-1]["run_id"] == manifest(out)[0]["run_id"]
 
 
-def test_arrays_split_fail_part_way_and_a_rerun_resubmits_only_the_lost_tasks(tmp_path, standin):
+def test_arrays_split_fail_part_way_and_a_rerun_resubmits_only_the_lost_tasks(study, tmp_path, standin):
     """MaxArraySize 5 (the stand-in scontrol): 12 jobs go out as arrays of 4; sbatch refusing the
     second stops with what was submitted; a re-run submits the rest and the report job; a task that
     failed or was cancelled goes out again as its index of the same job list."""
     out = tmp_path / "out"
-    args = [GEN, STUDY, write_overlay(tmp_path), "--output-dir", out, "--array-limit", "3"]
+    args = [GEN, *study, "--output-dir", out, "--array-limit", "3"]
     env = dict(standin, MAX_ARRAY_SIZE="5")
     line = one_line_error(run_script(*args, env=dict(env, FAIL_AT="2")))
     assert "sbatch refused array 2 of 3" in line and "Requested node configuration" in line
@@ -252,9 +258,9 @@ def test_arrays_split_fail_part_way_and_a_rerun_resubmits_only_the_lost_tasks(tm
     assert (out / os.path.basename(job_list)).read_text().count("\n") == 4  # the list is unchanged
 
 
-def test_guard_with_yes_submits_all(tmp_path, standin):
+def test_guard_with_yes_submits_all(study, tmp_path, standin):
     out = tmp_path / "out"
-    proc = run_script(GRID_SEARCH, STUDY, write_overlay(tmp_path), "--grid-config", GRID, "--output-dir", out,
+    proc = run_script(GRID_SEARCH, *study, "--grid-config", GRID, "--output-dir", out,
                "--max-jobs", "10", "--yes", "--no-array", "--no-report", env=standin)
     assert proc.returncode == 0, proc.stderr
     assert "submitted 54 jobs (ids 9000001-9000054)" in proc.stdout
@@ -277,7 +283,7 @@ def test_classify_submitted_rules():
 
 # ----------------------------------------------------------------------------- running jobs for real
 
-def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
+def test_local_runs_every_job_reports_failures_and_continues(study, tmp_path):
     """--local with a stand-in array template (no training): every job runs as its array task, with
     SLURM_CPUS_PER_TASK set from --cpus (capped at this machine's cores); a failing job is reported
     with its log and the others still run."""
@@ -286,7 +292,7 @@ def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
                         "{sbatch_options}\n{array}\n{array_task}\n"
                         'echo "cpus=$SLURM_CPUS_PER_TASK" {args}\n[ {model_type} = ipa ] && exit 3\nexit 0\n')
     out = tmp_path / "out"
-    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--output-dir", out, "--local",
+    proc = run_script(GEN, *study, "--template", template, "--output-dir", out, "--local",
                "--cpus", "1")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "6 of 12 local jobs succeeded" in proc.stdout
@@ -301,14 +307,14 @@ def test_local_runs_every_job_reports_failures_and_continues(tmp_path):
     assert lines[0].startswith("array task local_0: line 1 of ") and lines[1].startswith("cpus=1 ")
     assert lines[1].endswith(" --eval-langs russian")  # the task's own arguments
     # the study asks for 8 CPUs per job; here a job gets at most the machine's cores
-    proc = run_script(GEN, STUDY, write_overlay(tmp_path), "--template", template, "--output-dir", tmp_path / "o2",
+    proc = run_script(GEN, *study, "--template", template, "--output-dir", tmp_path / "o2",
                "--local", "--model-type", "normal")
     cores = min(8, len(os.sched_getaffinity(0)))
     with open(manifest(tmp_path / "o2")[0]["log"]) as f:
         assert proc.returncode == 0 and f"\ncpus={cores} " in f.read()
 
 
-def test_templates_of_the_old_contract_run_with_no_array(tmp_path):
+def test_templates_of_the_old_contract_run_with_no_array(study, tmp_path):
     """A template without the new fields: one clear error for arrays, or for slurm.options it would
     drop; with --no-array and no options it runs as before."""
     template = tmp_path / "old.sh"
@@ -316,13 +322,13 @@ def test_templates_of_the_old_contract_run_with_no_array(tmp_path):
                         'echo {args}\n')
     no_options = write_overlay(tmp_path, "no-options.json",
                                slurm={"options": {"partition": None, "account": None, "mem": None}})
-    args = [GEN, STUDY, no_options, "--template", template, "--output-dir", tmp_path / "out", "--local"]
+    args = [GEN, *study, no_options, "--template", template, "--output-dir", tmp_path / "out", "--local"]
     line = one_line_error(run_script(*args))
     assert "cannot run as a job array: it lacks {array} and {array_task}" in line and "--no-array" in line
     line = one_line_error(run_script(*[a for a in args if a != no_options], "--no-array"))
     assert "has no {sbatch_options} field, so the config's slurm.options (partition, account, mem)" in line
     with_field = write_overlay(tmp_path, "field.json", slurm={"fields": {"qos": "high"}})
-    line = one_line_error(run_script(*args[:3], with_field, *args[3:], "--no-array"))
+    line = one_line_error(run_script(*args[:5], with_field, *args[5:], "--no-array"))
     assert f"the template {template} does not use slurm.fields qos: use slurm.options" in line
     assert not (tmp_path / "out").exists()
     proc = run_script(*args, "--no-array", "--model-type", "ipa")
@@ -385,18 +391,11 @@ def test_real_slurm_runs_a_generated_study(tiny_study):
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout
 
 
-def test_cross_lingual_jobs_with_different_class_counts_fail_before_anything_is_written(tmp_path):
-    db = read_json5(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
-    polemo = db["polish"]["sentiment"]["polemo2"]
-    polemo["classes"] = 4
-    polemo["label_names"] = polemo["label_names"] + ["__label__meta_amb"]
-    (tmp_path / "db.json").write_text(json.dumps(db), encoding="utf-8")
-    config = write_overlay(tmp_path)
-    data = json.loads(open(config).read())
-    data["paths"]["language_database"] = str(tmp_path / "db.json")
-    (tmp_path / "overlay.json").write_text(json.dumps(data), encoding="utf-8")
-    proc = run_script(GEN, STUDY, config, "--dry-run")
-    line = one_line_error(proc)
+def test_cross_lingual_jobs_with_different_class_counts_fail_before_anything_is_written(tmp_path,
+                                                                                      tiny_assets):
+    four = {"classes": 4, "label_names": list(CLASSES) + ["mixed"]}
+    files = [STUDY, write_overlay(tmp_path), write_study_inputs(tmp_path, tiny_assets, polemo2=four)]
+    line = one_line_error(run_script(GEN, *files, "--dry-run"))  # 4 joint jobs, one problem
     assert "share one classifier" in line
     assert "polish.sentiment.polemo2.classes = 4" in line and "russian.sentiment.rusentiment.classes = 3" in line
     assert not (tmp_path / "jobs").exists()

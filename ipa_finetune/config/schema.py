@@ -30,7 +30,7 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 # that hyperparameters.metric_for_best_model may name. All but loss are "higher is better".
 METRICS = ("accuracy", "precision", "recall", "f1", "loss")
 LOWER_IS_BETTER = ("loss",)
-# How a run picks the epoch it keeps (hyperparameters.selection), see ipa_finetune/train/selection.py:
+# How a run picks the epoch it keeps (hyperparameters.selection), see ipa_finetune/config/selection.py:
 # on the train languages' validation splits (zero-shot for cross-lingual runs), on the eval
 # languages' validation splits, or no choice at all (the last epoch).
 SELECTIONS = ("source", "target", "last")

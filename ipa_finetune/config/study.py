@@ -94,6 +94,11 @@ class Study:
                               f"{did_you_mean(model_type, self.models)} (valid: {listing(self.models)})")
         return self.models[model_type]
 
+    def columns(self, language, model_type):
+        """The text columns a model type reads in a language's dataset (its own train_features, or
+        those of the model type named by its features_of)."""
+        return self.dataset(language).features_for(self.model(model_type).features_key)
+
     def check_languages(self, langs, check_data=True):
         """Raise ConfigError unless every language is one of the config's languages (and, with
         check_data, its local dataset path exists)."""

@@ -1,5 +1,6 @@
-"""Job planning for grid-search.py and finetuning-generator.py (pure: no submission, no writing;
-launcher.py does the side effects, templates.py renders the scripts).
+"""Job planning for grid-search.py and finetuning-generator.py (no submission, no writing: it only
+reads the inputs to fingerprint them; launcher.py does the side effects, templates.py renders the
+scripts).
 
 A Job is one run of finetune-exp.py: (model type, train languages, eval languages, hyperparameter
 override, seed). Its run id (ipa_finetune.runs) is known before it is submitted, so a generator can
@@ -17,6 +18,7 @@ import json
 import os
 
 from .. import runs
+from ..inputs.fingerprint import run_inputs
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -31,6 +33,8 @@ class Job:
     hyperparameters: dict | None = None   # the grid's override (None: the config's own)
     temp_config: str | None = None        # where that override is written (grid only)
     seed: int | None = None               # the run's seed when the launch runs several (--seed S)
+    inputs: dict | None = None            # inputs.fingerprint.run_inputs (strict=False: a missing
+                                          # input is marked; the launch check reports it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,17 +87,19 @@ def job_name(cfg, model_type, train_langs, eval_langs, index=None, seed=None):
 
 def _job(study, config_files, model_type, train, evals, force, index=None, hp=None, temp_config=None,
          seed=None, name_seed=None):
-    # the config finetune-exp.py will see: the grid's override as its last config file, --seed
+    # the study finetune-exp.py will see: the grid's override as its last config file, --seed
     override = dict(hp or {}, **({} if seed is None else {"seed": seed}))
-    cfg_run = study.with_overrides(hyperparameters=override).cfg if override else study.cfg
-    rid = runs.run_id(cfg_run, model_type, train, evals)
+    run_study = study.with_overrides(hyperparameters=override) if override else study
+    cfg_run = run_study.cfg
+    found = run_inputs(run_study, model_type, train, evals, strict=False)
+    rid = runs.run_id(cfg_run, model_type, train, evals, found)
     files = list(config_files) + ([temp_config] if temp_config else [])
     name_seed = seed if name_seed is None else name_seed
     return Job(name=job_name(study.cfg, model_type, train, evals, index, name_seed),
                model_type=model_type, train_langs=tuple(train), eval_langs=tuple(evals), run_id=rid,
                run_dir=runs.run_dir(cfg_run, rid),
                args=tuple(finetune_args(files, model_type, train, evals, force, seed)),
-               hyperparameters=hp, temp_config=temp_config, seed=seed)
+               hyperparameters=hp, temp_config=temp_config, seed=seed, inputs=found)
 
 
 def config_seeds(study):

@@ -30,11 +30,14 @@ from tqdm import tqdm
 from ..cli import PROJECT_ROOT
 from ..config.reading import find_config_file
 from ..config.schema import SEED, SLURM_TIME
+from ..config.selection import selection_of
 from ..config.study import study_from_args
 from ..errors import UserError
 from ..files import write_text_atomic
+from ..train import preflight
 from . import array_launch, templates
 from . import jobs as jobs_mod
+from .changes import input_changes, shared_column_warnings
 from .manifest import append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest
 from .report_job import submit_report, write_report_script
 from .slurm import FINAL_STATES, SubmitError, queue_states, sbatch
@@ -263,26 +266,37 @@ def run_local(job_list, paths, output_dir, cpus, project_dir, envs=None):
 # ----------------------------------------------------------------------------- the whole launch
 
 def check_before_launch(job_list, setup):
-    """Everything that can be wrong, before the first side effect. Returns each job's fields."""
+    """Everything that can be wrong, before the first side effect: every job's inputs as
+    finetune-exp.py checks them before training (each distinct input once), and the template's
+    fields; all problems in one error (exit 2). Returns each job's fields."""
     template, template_path, cfg, settings, options = (
         setup.template, setup.template_path, setup.cfg, setup.settings, setup.options)
-    for job in job_list:  # cross-lingual jobs need one label set; fail here, not in the 40th job
-        setup.study.shared_classes(job.train_langs + job.eval_langs)
+    base = setup.study.hyperparameters
+    problems = preflight.check_runs(setup.study, [
+        (j.model_type, j.train_langs, j.eval_langs, selection_of({**base, **(j.hyperparameters or {})}))
+        for j in job_list])
     fields = [templates.job_fields(job, cfg, settings) for job in job_list]
-    templates.check_fields(template, template_path, fields)
-    templates.check_template_uses(template, template_path, cfg, array=options.array)
+    try:  # the template's problems join the inputs' in one list
+        templates.check_fields(template, template_path, fields)
+        templates.check_template_uses(template, template_path, cfg, array=options.array)
+    except templates.TemplateError as e:
+        problems.append(e)
+    preflight.raise_problems(problems, "nothing was written or submitted")
+    shared_column_warnings(setup.study, job_list)
     if not options.dry_run and not options.local and shutil.which("sbatch") is None:
         raise SubmitError("sbatch not found on PATH (no Slurm here): use --local to run the jobs on this "
                           "machine, or --dry-run to only write the job scripts")
     return fields
 
 
-def jobs_left(job_list, output_dir, force, what):
+def jobs_left(job_list, output_dir, force, what, study):
     """The jobs still to run, saying how many were skipped and why (the re-run rules above).
     Returns (to_run, {run id: latest manifest entry}, Slurm ids of the jobs still queued or running)."""
     to_run, finished = jobs_mod.split_finished(job_list, force)
     print(f"{len(job_list)} {what} planned", end="")
     print(f"; {len(finished)} skipped: results.json exists (--force re-runs them)" if finished else "")
+    for line in input_changes(study, to_run):
+        print(line)
     run_ids = {job.run_id for job in to_run}
     entries, problems = read_manifest(manifest_path(output_dir))
     for where, reason in problems:
@@ -305,7 +319,7 @@ def launch(job_list, setup, what="jobs"):
     settings, options = setup.settings, setup.options
     fields = check_before_launch(job_list, setup)
     by_name = dict(zip((j.name for j in job_list), fields))
-    to_run, latest, active_ids = jobs_left(job_list, settings.output_dir, options.force, what)
+    to_run, latest, active_ids = jobs_left(job_list, settings.output_dir, options.force, what, setup.study)
     if not to_run:
         print("nothing to do")
         return 0

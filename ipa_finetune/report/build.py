@@ -13,6 +13,7 @@ from ..files import write_text_atomic
 from ..launch.manifest import latest_per_run, read_manifest
 from ..launch.slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
+from .lineage import provenance_rows, select_inputs
 from .status import job_statuses
 from .tables import BASELINE_MODEL_TYPE, csv_text, grid_summary, run_rows, transfer_tables
 from .uncertainty import RESAMPLES, difference_intervals, difference_rows
@@ -23,7 +24,7 @@ class Report:
     metric: str
     split: str
     results_dirs: list
-    runs: list
+    runs: list                      # every run read (runs.csv); the tables use view.runs
     bad: list                       # BadFile: skipped results.json files
     tables: list                    # TransferTable
     grid: list                      # GridRow
@@ -36,6 +37,8 @@ class Report:
     baseline: str = BASELINE_MODEL_TYPE             # difference blocks: model type minus this
     resamples: int = RESAMPLES                      # paired bootstrap resamples per difference cell
     curves: list = field(default_factory=list)      # curves.Curve, where train_samples varies
+    view: object = None             # lineage.View: the input sets shown, superseded runs
+    provenance: list = field(default_factory=list)  # lineage.provenance_rows
 
 
 def read_manifests(paths):
@@ -59,9 +62,10 @@ def _check_baseline(baseline, runs):
 
 
 def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=job_state,
-                 log_lines=15, baseline=None, resamples=RESAMPLES):
+                 log_lines=15, baseline=None, resamples=RESAMPLES, all_inputs=False):
     """Read everything and compute every table. Raises UserError for an unknown metric, split or
-    baseline model type."""
+    baseline model type. The tables use each model type's newest inputs (lineage.py), or with
+    all_inputs every input set as its own block: runs of different inputs are never averaged."""
     from .curves import learning_curves
     if split not in SPLITS:
         raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
@@ -70,14 +74,17 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
     if runs and metric not in known:
         raise UserError(f"--metric {metric!r} is in no results.json under "
                         f"{', '.join(results_dirs)}; available: {', '.join(known)}")
-    baseline = _check_baseline(baseline, runs)
-    tables = transfer_tables(runs, metric, split)
+    view = select_inputs(runs, all_inputs)
+    shown = view.runs
+    baseline = _check_baseline(baseline, shown)
+    tables = transfer_tables(shown, metric, split)
     for t in tables:
         t.baseline = baseline
-    difference_intervals(tables, runs, resamples)
-    report = Report(metric, split, list(results_dirs), runs, bad, tables, grid_summary(runs, metric),
-                    missing_values(runs, metric), list(manifests), baseline=baseline,
-                    resamples=resamples, curves=learning_curves(runs, metric, split))
+    difference_intervals(tables, shown, resamples)
+    report = Report(metric, split, list(results_dirs), runs, bad, tables, grid_summary(shown, metric),
+                    missing_values(shown, metric), list(manifests), baseline=baseline,
+                    resamples=resamples, curves=learning_curves(shown, metric, split), view=view,
+                    provenance=provenance_rows(view))
     if manifests:
         entries, report.manifest_problems = read_manifests(manifests)
         report.jobs = job_statuses(entries, slurm, log_lines)
@@ -111,7 +118,8 @@ def write_report(report, out_dir, digits=3, plots=True):
         for t in report.tables:
             report.figures += transfer_heatmaps(t, out_dir, digits)
         report.figures += write_curve_figures(report.curves, out_dir)
-    write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs)))
+    superseded = {s.run.run_id for s in report.view.superseded} if report.view else set()
+    write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs, superseded)))
     write_text_atomic(os.path.join(out_dir, "differences.csv"), csv_text(*difference_rows(report.tables)))
     text = render_report(report, digits)
     write_text_atomic(os.path.join(out_dir, "report.md"), text)

@@ -10,7 +10,7 @@ import os
 import statistics
 from dataclasses import dataclass, field
 
-from ..runs import RESULTS_FILE, SCHEMA_VERSION
+from ..runs import READABLE_SCHEMAS, RESULTS_FILE
 
 SPLITS = ("eval", "test")
 
@@ -85,14 +85,15 @@ def _lang_list(data, key):
 
 
 def parse_run(data, path):
-    """Validate one parsed results.json against schema 1; raise ResultError naming what is wrong."""
+    """Validate one parsed results.json (schema 1 or 2: 2 adds inputs and provenance, which
+    report/lineage.py reads); raise ResultError naming what is wrong."""
     if not isinstance(data, dict):
         raise ResultError(f"top level is a {type(data).__name__}, expected a JSON object")
     if "schema_version" not in data:
         raise ResultError("missing key 'schema_version'")
-    if data["schema_version"] != SCHEMA_VERSION:
+    if data["schema_version"] not in READABLE_SCHEMAS:
         raise ResultError(f"schema_version {data['schema_version']!r} is not supported "
-                          f"(expected {SCHEMA_VERSION})")
+                          f"(expected {' or '.join(map(str, READABLE_SCHEMAS))})")
     for key in ("run_id", "study", "task", "model_type"):
         if not isinstance(data.get(key), str) or not data.get(key):
             raise ResultError(f"'{key}' is {data.get(key)!r}, expected a non-empty string")

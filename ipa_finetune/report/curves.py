@@ -14,7 +14,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..train.selection import selection_of
+from ..config.selection import selection_of
 from .tables import choose_setting, lang_label, model_type_order, summarize
 
 

@@ -2,7 +2,7 @@
 import json
 
 from ..config.schema import higher_is_better
-from ..train.selection import DESCRIPTIONS
+from ..config.selection import DESCRIPTIONS
 from .status import STATES
 from .tables import lang_label
 from .uncertainty import LEVEL, interval_at
@@ -159,6 +159,31 @@ def status_section(report):
     return "\n".join(out + [""])
 
 
+def provenance_section(report):
+    """Per shown input set: checkpoint and tokenizer short hashes, the columns each language read."""
+    rows = [[study, task, mt, f"`{ckpt}`", f"{tok} `{tok_hash}`", cols, n]
+            for study, task, mt, ckpt, tok, tok_hash, cols, n in report.provenance]
+    return "\n".join([
+        "## Provenance", "",
+        table(["study", "task", "model", "checkpoint sha256", "tokenizer", "columns read", "runs"], rows,
+              ["l"] * 6 + ["r"]), "",
+        "The inputs behind the numbers above (results.json `inputs`): hashes are the first 12 hex "
+        "digits of sha256 of the checkpoint's bytes and of the tokenizer's files.", ""])
+
+
+def superseded_section(report):
+    """Finished runs left out of the tables because their model type has newer inputs."""
+    head = ["model", "train", "eval", "run id", "finished", "differs from the newest inputs"]
+    rows = [[s.run.model_type, lang_label(s.run.train_langs), lang_label(s.run.eval_langs),
+             s.run.run_id, s.run.data.get("finished_at") or "–", "; ".join(s.differs)]
+            for s in sorted(report.view.superseded, key=lambda s: (s.run.model_type, s.run.run_id))]
+    return "\n".join([
+        "## Superseded runs", "",
+        f"{len(rows)} finished run(s) read older inputs than the newest runs of their model type and "
+        "are not in the tables (`--all-inputs` shows each input set as its own block; runs of "
+        "different inputs are never averaged).", "", table(head, rows), ""])
+
+
 def render_report(report, digits=3):
     """The whole report as Markdown: header, transfer tables, grid summary, status, skipped files."""
     out = ["# Results", "",
@@ -175,6 +200,10 @@ def render_report(report, digits=3):
         out.append(grid_section(report.grid, report.metric, digits))
     if report.figures:
         out += ["## Figures", ""] + [f"- [{title}]({name})" for title, name in report.figures] + [""]
+    if report.provenance:
+        out.append(provenance_section(report))
+    if report.view is not None and report.view.superseded:
+        out.append(superseded_section(report))
     if report.jobs is not None:
         out.append(status_section(report))
     if report.missing:

@@ -9,7 +9,7 @@ Statistics, stated once so the docs and the code agree:
   the setting with the highest mean *eval-split* metric on that eval language, whatever split is shown
   (`--split test` shows the test metric of the setting chosen on eval: selection never looks at test).
 - One transfer table per (study, task, selection protocol): runs that chose their epoch differently
-  (hyperparameters.selection, train/selection.py) are never compared in one table.
+  (hyperparameters.selection, config/selection.py) are never compared in one table.
 """
 import csv
 import io
@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..config.schema import METRICS, higher_is_better
-from ..train.selection import selection_of
+from ..config.selection import selection_of
 from .collect import SPLITS
 
 BASELINE_MODEL_TYPE = "normal"  # every other model type gets a "<type> - normal" difference block
@@ -225,8 +225,10 @@ def _cell(v):
     return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
 
 
-def run_rows(runs):
-    """(columns, rows): one flat row per run, eval language and split present in the file."""
+def run_rows(runs, superseded=()):
+    """(columns, rows): one flat row per run, eval language and split present in the file.
+    `superseded`: run ids whose inputs were replaced by newer ones (column `superseded`); column
+    `checkpoint_sha256` names the checkpoint's bytes (empty for results.json without inputs)."""
     metric_keys, hp_keys = set(), set()
     for r in runs:
         hp_keys.update(r.hyperparameters)
@@ -238,7 +240,7 @@ def run_rows(runs):
     hp_cols = sorted(hp_keys)
     columns = (["run_id", "study", "task", "model_type", "train_langs", "eval_langs", "eval_lang",
                 "split", "seed"] + metric_cols + [f"hp_{k}" for k in hp_cols] + list(RUN_FIELDS)
-               + ["path"])
+               + ["checkpoint_sha256", "superseded", "path"])
     rows = []
     for r in sorted(runs, key=lambda r: (r.study, r.task, model_type_order(r.model_type),
                                          train_set_order(r.train_langs), r.run_id)):
@@ -253,6 +255,8 @@ def run_rows(runs):
                 row.update({k: _cell(m.get(k)) for k in metric_cols})
                 row.update({f"hp_{k}": _cell(r.hyperparameters.get(k)) for k in hp_cols})
                 row.update({k: _cell(r.data.get(k)) for k in RUN_FIELDS})
+                row["checkpoint_sha256"] = ((r.data.get("inputs") or {}).get("checkpoint") or {}).get("sha256")
+                row["superseded"] = r.run_id in superseded
                 rows.append(row)
     return columns, rows
 

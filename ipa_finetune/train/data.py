@@ -13,34 +13,19 @@ Labels (`eval_feature`) may be ints in [0, classes), a ClassLabel (its ids are u
 need `label_names` in the db entry: the position in that list is the class id. The same id must mean the
 same class in every language of a study, since their train splits feed one classifier.
 """
+import contextlib
 import hashlib
 import json
+import logging
 import os
 
 from ..errors import DataError
-from .labels import label_encoder, validate_labels, where
+from ..inputs.sources import builder_of, is_saved_dataset, split_files, split_names, where
+from .diagnose import load_error, not_utf8
+from .labels import label_encoder, validate_labels
 
 # Bump when the encoding below changes, so old cached token ids are not reused.
 ENCODING_VERSION = 1
-FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
-
-
-def _split_files(spec, path):
-    """{split: file} for a data file (split "train") or a folder of `<split>.<ext>` files."""
-    if os.path.isfile(path):
-        return {"train": path}
-    files = {}
-    for entry in sorted(os.listdir(path)):
-        stem, ext = os.path.splitext(entry)
-        if ext.lower() in FILE_BUILDERS and os.path.isfile(os.path.join(path, entry)):
-            if stem in files:
-                raise DataError(f"{where(spec, stem)}: two files for one split in {path}: "
-                                f"{os.path.basename(files[stem])} and {entry}; keep one")
-            files[stem] = os.path.join(path, entry)
-    if not files:
-        raise DataError(f"{where(spec)}: folder {path} holds no save_to_disk dataset and no "
-                        f"<split>.<ext> data files (ext: {', '.join(sorted(FILE_BUILDERS))})")
-    return files
 
 
 def _is_blank(path):
@@ -59,21 +44,32 @@ def _load_file(spec, split, path, cache_dir):
     does not depend on which other splits a run needs."""
     import datasets
 
-    ext = os.path.splitext(path)[1].lower()
-    builder = spec.data_format or FILE_BUILDERS.get(ext)
-    if builder is None:
-        raise DataError(f"{where(spec, split)}: cannot tell the format of {path}; use one of "
-                        f"{', '.join(sorted(FILE_BUILDERS))} or set data_format in the db entry")
+    builder = builder_of(spec, split, path)
     if _is_blank(path):
         raise DataError(f"{where(spec, split)}: the split is empty ({path} has no rows)")
-    kwargs = {"delimiter": "\t"} if ext == ".tsv" else {}
+    kwargs = {"delimiter": "\t"} if path.lower().endswith(".tsv") else {}
     try:
-        return datasets.load_dataset(builder, data_files={split: path}, split=split,
-                                     cache_dir=cache_dir, **kwargs)
-    except ValueError as e:
+        with _quiet_datasets_errors():
+            ds = datasets.load_dataset(builder, data_files={split: path}, split=split,
+                                       cache_dir=cache_dir, **kwargs)
+    except Exception as e:
         if "corresponds to no data" in str(e):  # e.g. a csv with a header and no rows
             raise DataError(f"{where(spec, split)}: the split is empty ({path} has no rows)") from None
-        raise
+        raise load_error(spec, split, path, e, builder) from None
+    return ds
+
+
+@contextlib.contextmanager
+def _quiet_datasets_errors():
+    """datasets logs its own "Failed to load JSON from file ..." before raising; the error we raise
+    names the file and line instead."""
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _load(spec, splits, cache_dir):
@@ -83,9 +79,8 @@ def _load(spec, splits, cache_dir):
     path = spec.dataset
     if spec.is_local and not os.path.exists(path):
         raise DataError(f"{where(spec)}: local path {path} does not exist")
-    saved = spec.is_local and os.path.isdir(path) and any(
-        os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
-    files = _split_files(spec, path) if spec.is_local and not saved else None
+    saved = is_saved_dataset(spec)
+    files = split_files(spec, path) if spec.is_local and not saved else None
     try:
         if saved:
             source = datasets.load_from_disk(path)
@@ -124,16 +119,31 @@ def _check_columns(ds, spec, split, features):
         if dtype not in ("string", "large_string"):
             raise DataError(f"{where(spec, split, col)}: a train feature must be text, got "
                             f"{ds.features[col]}")
+    _check_text(ds, spec, split, list(features) + [spec.eval_feature])
+
+
+def _check_text(ds, spec, split, columns):
+    """Text columns must be valid UTF-8: arrow's JSON reader loads other bytes as they are, and
+    tokenizing them would crash later (validate(full=True) checks every string, in C++)."""
+    import pyarrow as pa
+
+    for col in columns:
+        if getattr(ds.features[col], "dtype", None) not in ("string", "large_string"):
+            continue
+        try:
+            ds.data.column(col).validate(full=True)
+        except pa.ArrowInvalid:  # found on the error path only: the file to name, when there is one
+            files = split_files(spec, spec.dataset) if spec.is_local and not is_saved_dataset(spec) else {}
+            raise not_utf8(spec, split, files.get(split), col) from None
 
 
 def load_language(spec, model_type, roles, cache_dir):
     """Load and check the splits one language needs: `roles` names some of "train", "eval", "test".
     -> dict role -> (split name, raw Dataset). Raises DataError before any token is computed."""
-    wanted = {"train": spec.train_split, "eval": spec.eval_split, "test": spec.test_split}
     features = spec.features_for(model_type)
     if not features:
         raise DataError(f"{where(spec)}: no train_features for model type '{model_type}'")
-    names = {role: wanted[role] for role in roles if wanted[role] is not None}
+    names = split_names(spec, roles)
     loaded = _load(spec, sorted(set(names.values())), cache_dir)
     out = {}
     for role, split in names.items():

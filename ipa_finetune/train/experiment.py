@@ -1,8 +1,9 @@
 """What one finetune-exp.py run is, decided before anything heavy is imported.
 
-plan_run() checks the command line against the study (model type, languages) and fixes the run id
-and run directory, so that a finished run is recognised and skipped in a fraction of a second,
-without importing torch.
+plan_run() checks the command line against the study (model type, languages), fingerprints the
+run's inputs (checkpoint, tokenizer, datasets: hashed once per change, see ipa_finetune.inputs) and
+fixes the run id and run directory, so that a finished run is recognised and skipped in a fraction
+of a second, without importing torch.
 """
 import dataclasses
 import json
@@ -11,7 +12,10 @@ import shutil
 
 from .. import runs
 from ..config.schema import SEED
+from ..config.selection import selection_of
 from ..errors import ConfigError
+from ..inputs.fingerprint import run_inputs, short
+from . import preflight
 
 CHECKPOINTS_DIR = "checkpoints"   # Trainer checkpoints, one per epoch, deleted once results are written
 BEST_MODEL_DIR = "best_model"     # the best epoch's model + tokenizer, in HF format
@@ -27,6 +31,7 @@ class RunPlan:
     eval_langs: list
     run_id: str
     run_dir: str
+    inputs: dict            # inputs.fingerprint.run_inputs: what the run reads, by content
 
     @property
     def cfg(self):
@@ -92,9 +97,10 @@ def plan_run(study, model_type, train_langs, eval_langs, output_dir=None, max_st
     if max_steps is not None:
         overrides["max_steps"] = max_steps
     study = study.with_overrides(hyperparameters=overrides, results_dir=output_dir)
-    rid = runs.run_id(study.cfg, model_type, train, evals)
+    found = run_inputs(study, model_type, train, evals)
+    rid = runs.run_id(study.cfg, model_type, train, evals, found)
     return RunPlan(study=study, model_type=model_type, train_langs=train, eval_langs=evals, run_id=rid,
-                   run_dir=runs.run_dir(study.cfg, rid))
+                   run_dir=runs.run_dir(study.cfg, rid), inputs=found)
 
 
 def finished_message(plan):
@@ -103,6 +109,37 @@ def finished_message(plan):
         return None
     return (f"run {plan.run_id} is already finished: {plan.results_file} exists; nothing to do "
             "(use --force to run it again)")
+
+
+def check_inputs(plan):
+    """The launchers' pre-flight check for this one run (every problem at once, before the run
+    folder is made or torch imported); the full checks follow when the data is loaded."""
+    problems = preflight.check_runs(plan.study, [(plan.model_type, plan.train_langs, plan.eval_langs,
+                                                  selection_of(plan.study.hyperparameters))])
+    preflight.raise_problems(problems, "nothing was trained")
+
+
+def changed_inputs_message(plan):
+    """None, or the line saying that a finished run with the same settings read other inputs (its
+    folder is kept; this run trains anew under its own id)."""
+    changed = runs.changed_since(plan.run_dir, plan.cfg["task"], plan.cfg["hyperparameters"], plan.inputs)
+    if changed is None:
+        return None
+    old, what = changed
+    return f"inputs changed since run {old}: {'; '.join(what)}; training a new run (the old one is kept)"
+
+
+def header_lines(plan):
+    """What the run reads, for the start of its log: checkpoint and tokenizer with short hashes, and
+    the columns of each language (`reads: ipa`)."""
+    ckpt, tok = plan.inputs["checkpoint"], plan.inputs["tokenizer"]
+    columns = {lang: "+".join(d["columns"]) for lang, d in plan.inputs["datasets"].items()}
+    reads = (next(iter(columns.values())) if len(set(columns.values())) == 1
+             else ", ".join(f"{lang}: {c}" for lang, c in columns.items()))
+    return [f"checkpoint {ckpt['path']} (sha256 {short(ckpt['sha256'])})",
+            f"tokenizer {tok['name']}: {' + '.join(tok['path'])} (sha256 {short(tok['sha256'])})",
+            f"reads: {reads} (label column: "
+            f"{', '.join(sorted({d['label_column'] for d in plan.inputs['datasets'].values()}))})"]
 
 
 def clear_leftover_checkpoints(plan):

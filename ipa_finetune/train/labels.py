@@ -4,19 +4,10 @@ Three forms are accepted (see data.py): ints in [0, classes), a ClassLabel with 
 strings listed in the db entry's `label_names` (position = id).
 """
 from ..errors import DataError
+from ..inputs.sources import where
 
 INT_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 STRING_TYPES = {"string", "large_string"}
-
-
-def where(spec, split=None, column=None):
-    """The location named by every data error message: dataset, language, path, split, column."""
-    text = f"dataset '{spec.name}' of language '{spec.language}' ({spec.dataset})"
-    if split is not None:
-        text += f", split '{split}'"
-    if column is not None:
-        text += f", column '{column}'"
-    return text
 
 
 def _where(spec, split):

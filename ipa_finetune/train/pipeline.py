@@ -27,7 +27,9 @@ import types
 from ..checkpoint import load_classifier
 from ..errors import ConfigError
 from ..files import write_json_atomic
-from . import data, experiment, selection
+from ..config import selection
+from ..inputs.sources import roles_of
+from . import data, experiment
 from . import results as records
 from .predictions import write_predictions
 from .labels import class_names
@@ -106,17 +108,9 @@ def device_name():
 
 
 def _monitored(plan):
-    """The languages whose eval split is evaluated after each epoch (selection.py)."""
+    """The languages whose eval split is evaluated after each epoch (config/selection.py)."""
     hp = plan.cfg["hyperparameters"]
     return selection.monitored_languages(selection.selection_of(hp), plan.train_langs, plan.eval_langs)
-
-
-def _roles(plan, lang):
-    """The splits a language contributes: its train split if it trains, its eval split if it is
-    monitored while training, eval + test if evaluated at the end."""
-    return (["train"] if lang in plan.train_langs else []) + (
-        ["eval", "test"] if lang in plan.eval_langs else
-        ["eval"] if lang in _monitored(plan) else [])
 
 
 def _shared_classes(study, specs):
@@ -149,7 +143,10 @@ def prepare(plan):
             raise ConfigError("wandb.enabled is true but the wandb package is not installed "
                               "(pip install wandb, or set wandb.enabled to false)") from None
     columns = plan.model.features_key  # whose train_features the model reads (model type or features_of)
-    raw = {lang: data.load_language(specs[lang], columns, _roles(plan, lang), cache_dir) for lang in langs}
+    protocol = selection.selection_of(hp)
+    raw = {lang: data.load_language(specs[lang], columns,
+                                    roles_of(lang, plan.train_langs, plan.eval_langs, protocol), cache_dir)
+           for lang in langs}
 
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first]) or [f"LABEL_{i}" for i in range(num_labels)]
@@ -195,6 +192,9 @@ def run(plan, cpus, save_model=True, fresh=False):
         log.info("run %s -> %s (model type %s, train %s, eval %s, %d cpu(s), device %s)", plan.run_id,
                  plan.run_dir, plan.model_type, "+".join(plan.train_langs), "+".join(plan.eval_langs),
                  cpus, device_name())
+        for line in experiment.header_lines(plan) + [experiment.changed_inputs_message(plan)]:
+            if line:
+                log.info("%s", line)
         prep = prepare(plan)
         if fresh:
             log.info("--force: removing earlier results, best model and checkpoints of this run")

@@ -3,37 +3,12 @@
 The schema is docs/architecture.md's (runs.SCHEMA_VERSION).
 """
 import datetime
-import importlib.metadata
-import platform
-import subprocess
 
 from .. import runs
-from ..cli import PROJECT_ROOT
 from ..config.schema import METRICS
 from .metrics import MEAN
-from .selection import selection_of
-
-PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "accelerate", "scikit-learn", "numpy")
-
-
-def versions():
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_commit():
-    """The project's commit, or None outside a git checkout (e.g. a copied tree on a cluster)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (out.stdout.strip() or None) if out.returncode == 0 else None
+from .provenance import provenance
+from ..config.selection import selection_of
 
 
 def _epoch(value):
@@ -76,6 +51,7 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
     cfg = plan.cfg
     hp = cfg["hyperparameters"]
     used = sorted(set(plan.train_langs) | set(plan.eval_langs))
+    origin = provenance()
     return {
         "schema_version": runs.SCHEMA_VERSION,
         "run_id": plan.run_id,
@@ -101,8 +77,10 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
         "checkpoint": plan.checkpoint,
         "best_model_dir": best_model_dir,
         "config": cfg,
-        "versions": versions(),
-        "git_commit": git_commit(),
+        "versions": origin["versions"],
+        "git_commit": origin["git"]["commit"],
+        "inputs": plan.inputs,
+        "provenance": origin,
         "device": device,
         "finished_at": finished_at or datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),

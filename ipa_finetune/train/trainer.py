@@ -17,7 +17,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..config.schema import METRICS, higher_is_better
 from .data import collator
 from .metrics import MEAN, classification_metrics
-from .selection import keeps_best, selection_of
+from ..config.selection import keeps_best, selection_of
 
 log = logging.getLogger("ipa_finetune")
 # the file-only logger of train.log (the Trainer already prints its logs on the console)
@@ -26,7 +26,7 @@ file_log = logging.getLogger("ipa_finetune.file")
 
 class MultiLanguageTrainer(Trainer):
     """Evaluates every monitored language (eval_dataset = {language: Dataset}: the languages that
-    choose the epoch, train/selection.py) and adds the mean of each metric over languages as `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's
+    choose the epoch, config/selection.py) and adds the mean of each metric over languages as `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's
     best-checkpoint logic then picks the epoch that is best on average, and it survives a resume
     (best_metric and best_global_step live in the checkpoint's trainer_state.json)."""
 
@@ -48,6 +48,17 @@ class MultiLanguageTrainer(Trainer):
         return self._get_dataloader(dataset=test_dataset, description="test",
                                     batch_size=self.args.eval_batch_size,
                                     sampler_fn=torch.utils.data.SequentialSampler)
+
+    def get_decay_parameter_names(self, model):
+        return decay_parameter_names(model)
+
+
+def decay_parameter_names(model):
+    """nanoGPT's rule (upstream GPT.configure_optimizers): every parameter of 2 or more dimensions
+    decays (the matmul weights, the wte and wpe embeddings, the classifier's score.weight); biases
+    and LayerNorm weights (1-D) do not. The Trainer's default rule goes by nn.LayerNorm and by name,
+    and so would decay every ln_*.weight of model.py's own LayerNorm."""
+    return [name for name, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
 
 
 class TrainLogCallback(TrainerCallback):

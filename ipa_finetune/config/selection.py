@@ -13,7 +13,7 @@
 In-language runs (train languages = eval languages) are the same under "source" and "target".
 Pure functions: the pipeline asks which languages to evaluate each epoch, and what to record.
 """
-from ..config.schema import SELECTIONS
+from .schema import SELECTIONS
 
 BEFORE = "target"  # what every run did before the key existed (results.json files without it)
 

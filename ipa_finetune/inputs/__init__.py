@@ -1,0 +1,1 @@
+"""A run's inputs by content: checkpoint, tokenizer, datasets. See fingerprint.py."""

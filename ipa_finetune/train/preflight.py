@@ -1,0 +1,174 @@
+"""Check a set of runs' inputs before anything is queued or trained, listing every problem at once.
+
+    problems = check_runs(study, [("ipa", ("polish", "russian"), ("russian",), "source"), ...])  # [UserError]
+    raise_problems(problems, "nothing was written or submitted")    # the one, or InputProblems
+
+What finetune-exp.py needs before its first step, read as cheaply as possible, each distinct input
+once however many runs share it:
+- each checkpoint: readable without running code, `model_args` and every weight's shape (torch.load
+  with weights_only and mmap: the weights themselves are not read). A checkpoint that passed is
+  remembered by its sha256 (ipa_finetune.inputs), so an unchanged one is not read (nor torch
+  imported) again;
+- each tokenizer: its files load and belong together, the end-of-document token is in it, and its
+  vocabulary fits the checkpoint's vocab_size;
+- each dataset split a run reads: the local folder and the split's file exist, with the columns the
+  runs read (the first line of JSON Lines, the header of CSV/TSV, the schema of parquet, the features
+  of a save_to_disk split, the columns of hub data in the HF cache). A text file (JSON Lines, CSV) is
+  read through once per content (the pass is remembered by sha256, as for checkpoints): UTF-8
+  throughout, and for JSON Lines one object per line, so that no queued job finds it out;
+- the languages of one run share their number of classes.
+"""
+import csv
+import dataclasses
+import json
+import os
+
+from ..errors import CheckpointError, DataError, InputProblems, UserError
+from ..files import write_json_atomic
+from ..inputs.fingerprint import hub_split
+from ..inputs.hashing import CACHE_FOLDER, file_sha256
+from ..inputs.sources import (builder_of, is_saved_dataset, roles_of, saved_split_files, split_files,
+                              split_names, where)
+from .diagnose import bad_json, first_bad_utf8, not_utf8
+from .tokenization import coverage_problem, tokenizer_backend
+
+# A passed check of a file is remembered by its sha256 (<hf_cache>/ipa_finetune-fingerprints/checked-*):
+# bump this when a check gets stricter, so that older passes no longer count.
+CHECKED_VERSION = 1
+
+
+def _attempt(problems, compute):
+    """compute(), or None with its UserError appended to `problems`."""
+    try:
+        return compute()
+    except UserError as e:
+        problems.append(e)
+    except OSError as e:
+        problems.append(UserError(f"cannot read {e.filename}: {e.strerror}"))
+    return None
+
+
+def _remember(path, record):
+    """Write a pass record; a cache that cannot be written only costs the check again next time."""
+    try:
+        write_json_atomic(path, record)
+    except OSError:
+        pass
+
+
+def _check_text(spec, split, path, builder, cache_dir):
+    """A JSON Lines or CSV file must be UTF-8 throughout, and JSON Lines one object per line."""
+    if builder not in ("json", "csv"):
+        return
+    digest = file_sha256(path, cache_dir)["sha256"]
+    passed = os.path.join(cache_dir, CACHE_FOLDER, f"checked-{digest}-{builder}-v{CHECKED_VERSION}.json")
+    if os.path.isfile(passed):
+        return
+    if first_bad_utf8(path):
+        raise not_utf8(spec, split, path)
+    error = bad_json(spec, split, path) if builder == "json" else None
+    if error is not None:
+        raise error
+    _remember(passed, {"sha256": digest, "checked": builder})
+
+
+def _file_columns(spec, split, path, cache_dir):
+    """The columns of one data file, from its first line or schema (None when they cannot be told
+    cheaply: the full load will say)."""
+    builder = builder_of(spec, split, path)
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{where(spec, split)}: the split is empty ({path} has no rows)")
+    _check_text(spec, split, path, builder, cache_dir)
+    if builder == "parquet":
+        import pyarrow.parquet as pq
+        return pq.read_schema(path).names
+    with open(path, encoding="utf-8", newline="") as f:
+        if builder == "csv":
+            return next(csv.reader(f, delimiter="\t" if path.lower().endswith(".tsv") else ","), None)
+        first = next((line for line in f if line.strip()), "")
+        if first.lstrip().startswith("["):  # one JSON document: a list of rows
+            f.seek(0)
+            rows = json.load(f)
+            first = json.dumps(rows[0] if isinstance(rows, list) and rows else None)
+    row = json.loads(first) if builder == "json" else None
+    return list(row) if isinstance(row, dict) else None
+
+
+def _split_columns(spec, split, cache_dir):
+    """The columns of one split of a dataset; UserError when the dataset or the split is missing."""
+    if not spec.is_local:
+        return hub_split(spec, split, cache_dir).column_names
+    if not os.path.exists(spec.dataset):
+        raise UserError(f"{where(spec)}: local path {spec.dataset} does not exist")
+    if is_saved_dataset(spec):
+        folder, _ = saved_split_files(spec, split)
+        with open(os.path.join(folder, "dataset_info.json"), encoding="utf-8") as f:
+            return list((json.load(f).get("features") or {}))
+    files = split_files(spec, spec.dataset)
+    if split not in files:
+        raise UserError(f"{where(spec, split)}: no such split; the dataset has {sorted(files)}")
+    return _file_columns(spec, split, files[split], cache_dir)
+
+
+def _checkpoint_vocab_size(model, cache_dir):
+    """The vocab_size of a model type's checkpoint, once read_checkpoint has accepted its bytes."""
+    path = model.existing_checkpoint()
+    digest = file_sha256(path, cache_dir, sidecar=True)["sha256"]
+    passed = os.path.join(cache_dir, CACHE_FOLDER, f"checked-{digest}-v{CHECKED_VERSION}.json")
+    try:
+        with open(passed, encoding="utf-8") as f:
+            return json.load(f)["model_args"]["vocab_size"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from ..checkpoint import read_checkpoint  # torch: only for a checkpoint not checked before
+
+    config = read_checkpoint(path)[0]
+    _remember(passed, {"sha256": digest, "model_args": dataclasses.asdict(config)})
+    return config.vocab_size
+
+
+def _check_models(study, model_types, problems):
+    cache_dir = study.cfg["paths"]["hf_cache"]
+    checked = {}
+    for mt in model_types:
+        model = study.model(mt)
+        if model.checkpoint not in checked:
+            checked[model.checkpoint] = _attempt(problems, lambda: _checkpoint_vocab_size(model, cache_dir))
+        vocab_size = checked[model.checkpoint]
+        tokenizer = _attempt(problems, lambda: tokenizer_backend(model))
+        if vocab_size is not None and tokenizer is not None:
+            backend, files = tokenizer
+            problem = coverage_problem(backend.get_vocab_size(with_added_tokens=True), files,
+                                       vocab_size, model.checkpoint)
+            problems += [CheckpointError(problem)] if problem else []
+
+
+def check_runs(study, runs):
+    """Every problem of the inputs of `runs` ([(model type, train langs, eval langs, selection)])
+    as UserErrors of one line each, in a stable order; [] when all of them can run."""
+    problems = []
+    _check_models(study, dict.fromkeys(mt for mt, *_ in runs), problems)
+    needs = {}  # (language, split) -> columns some run reads there
+    for mt, train, evals, selection in runs:
+        _attempt(problems, lambda: study.shared_classes(list(train) + list(evals)))
+        for lang in sorted(set(train) | set(evals)):
+            spec = study.dataset(lang)
+            for split in split_names(spec, roles_of(lang, train, evals, selection)).values():
+                needs.setdefault((lang, split), {}).update(dict.fromkeys(study.columns(lang, mt)))
+    cache_dir = study.cfg["paths"]["hf_cache"]
+    for (lang, split), columns in needs.items():
+        spec = study.dataset(lang)
+        found = _attempt(problems, lambda: _split_columns(spec, split, cache_dir))
+        for col in list(columns) + [spec.eval_feature] if found is not None else []:
+            if col not in found:
+                problems.append(DataError(f"{where(spec, split, col)}: no such column; the split has "
+                                          f"{found}"))
+    return list({str(p): p for p in problems}.values())
+
+
+def raise_problems(problems, consequence):
+    """Raise the one problem as it is, or all of them as InputProblems (one line each)."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputProblems([str(p) for p in problems], consequence)
