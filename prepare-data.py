@@ -69,11 +69,9 @@ def parse_args(argv=None):
     parser.add_argument("--force", action="store_true",
                         help="replace the output folder if it exists (only once the new data is complete)")
     args = parser.parse_args(argv)
-    if not args.print_config:  # --print-config needs only the config files
-        missing = [flag for flag, value in (("--language", args.language), ("--input", args.input))
-                   if not value]
-        if missing:
-            parser.error(f"the following arguments are required: {', '.join(missing)}")
+    needed = [flag for flag, given in (("--language", args.language), ("--input", args.input)) if not given]
+    if needed and not args.print_config:  # --print-config needs only the config files
+        parser.error(f"the following arguments are required: {', '.join(needed)}")
     args.workers = args.workers or default_workers()
     args.drop_labels = list(dict.fromkeys(args.drop_labels or []))
     return args
