@@ -142,13 +142,15 @@ def write_study(root, assets):
               "rus": rus, "rus-copy": dict(rus, dataset=os.path.join(data, "rus-copy")),
               "rus-fresh": dict(rus, dataset=os.path.join(data, "rus-fresh")),
               "rus-typo": dict(rus, dataset=os.path.join(data, "rus-typo"), ipa={"epitran": "rus-Cyrx"})}},
-          "polish": {"sentiment": {"pol": pol, "pol-extra": dict(pol, dataset=os.path.join(data, "pol-extra"))}},
+          "polish": {"sentiment": {"pol": pol,
+                                   "pol-extra": dict(pol, dataset=os.path.join(data, "pol-extra"))}},
           "english": {"sentiment": {"eng": entry(os.path.join(data, "eng"), ("text", "ipa"), "label",
                                                  RUS_CLASSES, "eng-Latn")}}}
     with open(os.path.join(root, "db.json"), "w", encoding="utf-8") as f:
         json.dump(db, f, ensure_ascii=False, indent=1)
     cfg = {"study": "prep", "task": "sentiment", "languages": {"russian": "rus", "polish": "pol"},
-           "paths": {"checkpoint_prefix": assets.checkpoint_prefix, "tokenizer_prefix": assets.tokenizer_prefix,
+           "paths": {"checkpoint_prefix": assets.checkpoint_prefix,
+                     "tokenizer_prefix": assets.tokenizer_prefix,
                      "hf_cache": assets.hf_cache, "results_dir": os.path.join(root, "results"),
                      "language_database": os.path.join(root, "db.json")},
            "tokenizer": {"eos_token": EOS}, "hyperparameters": HYPERPARAMETERS,
@@ -222,9 +224,9 @@ def study(tmp_path_factory, tiny_assets):
     s = types.SimpleNamespace(root=root, raw=raw, config=write_study(root, tiny_assets),
                               cache=os.path.join(root, "ipa-cache"))
     s.rus_args = rus_args(s, "rus")
-    pol_args = ["--language", "polish", "--input", f"train={raw['train.tsv']}", "--input", f"test={raw['dev.tsv']}",
-                "--drop-labels", AMB, "--validation-from", "train:0.25", "--dedup-across-splits", "--workers", "2",
-                "--cache-dir", s.cache]
+    pol_args = ["--language", "polish", "--input", f"train={raw['train.tsv']}",
+                "--input", f"test={raw['dev.tsv']}", "--drop-labels", AMB, "--validation-from", "train:0.25",
+                "--dedup-across-splits", "--workers", "2", "--cache-dir", s.cache]
     # three processes at once (the two cores are otherwise half idle while epitran builds its tables):
     # Russian, Polish, and epitran's own public API on every sentence, for comparison
     popen = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
@@ -244,7 +246,8 @@ def study(tmp_path_factory, tiny_assets):
 def test_output_is_what_the_entry_expects_with_epitrans_ipa(study):
     assert study.rus.returncode == 0, study.rus.stderr
     assert study.pol.returncode == 0, study.pol.stderr
-    assert sorted(os.listdir(study.rus_dir)) == ["prepare.json", "test.jsonl", "train.jsonl", "validation.jsonl"]
+    assert sorted(os.listdir(study.rus_dir)) == ["prepare.json", "test.jsonl", "train.jsonl",
+                                                 "validation.jsonl"]
     assert sorted(os.listdir(study.pol_dir)) == ["prepare.json", "test.parquet", "train.parquet",
                                                  "validation.parquet"]
     raw_labels = {text: label for label, text in RUS_RANDOM + RUS_PRESELECTED + RUS_TEST}
@@ -257,23 +260,24 @@ def test_output_is_what_the_entry_expects_with_epitrans_ipa(study):
             assert rows and all(list(r) == [text, ipa, label] for r in rows)
             assert [r[ipa] for r in rows] == [study.reference[code][r[text]] for r in rows]
             assert [r[label] for r in rows] == [classes.index(raw_labels[r[text]]) for r in rows]
-    train = {r["sentence"] for r in read_split(study.pol_dir, "train") + read_split(study.pol_dir, "validation")}
+    train = {r["sentence"] for s in ("train", "validation") for r in read_split(study.pol_dir, s)}
     assert 'Hotel "Pod Różą" znajduje się przy głównej ulicy miasta.' in train  # TSV: quotes are text
     assert "NA" in train
 
 
 def test_prepare_json_records_inputs_versions_and_every_dropped_row(study):
-    import epitran
+    from importlib import metadata
 
     rec = read_record(study.rus_dir)
-    assert rec["transcriber"] == {"name": "epitran", "version": epitran.__version__, "code": "rus-Cyrl",
-                                  "call": "transliterate(text)"}
+    assert rec["transcriber"] == {"name": "epitran", "version": metadata.version("epitran"),
+                                  "code": "rus-Cyrl", "call": "transliterate(text)"}
     for item in rec["inputs"]:
         with open(item["file"], "rb") as f:
             assert item["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert [(i["split"], i["rows"]) for i in rec["inputs"]] == [("train", 16), ("train", 11), ("test", 8)]
     assert rec["seed"] == 1337 and rec["labels"]["names"] == RUS_CLASSES
-    assert rec["dropped"]["labels"] == {"train": {"skip": 2, "speech": 2}, "validation": {}, "test": {"speech": 1}}
+    assert rec["dropped"]["labels"] == {"train": {"skip": 2, "speech": 2}, "validation": {},
+                                        "test": {"speech": 1}}
     assert rec["dropped"]["empty_text"] == {"train": 1, "validation": 0, "test": 0}
     assert sum(rec["dropped"]["empty_ipa"].values()) == 1 and rec["dropped"]["empty_ipa_examples"] == ["ъ"]
     assert "1 row(s) dropped whose text epitran transcribes as nothing" in study.rus.stderr
@@ -316,7 +320,7 @@ def test_a_second_run_and_a_second_dataset_are_served_from_the_cache(study):
                 open(os.path.join(copy, f"{split}.jsonl"), "rb") as b:
             assert a.read() == b.read()
     extra = prepare(study.config, "--language", "polish", "--dataset", "pol-extra",
-                    *(f"--input={split}={study.raw['extra.jsonl']}" for split in ("train", "validation", "test")),
+                    *(f"--input={s}={study.raw['extra.jsonl']}" for s in ("train", "validation", "test")),
                     "--text-column", "review",
                     "--label-column", "stars", "--workers", "1", "--cache-dir", study.cache)
     assert extra.returncode == 0, extra.stderr
@@ -347,7 +351,8 @@ def test_the_prepared_data_fine_tunes(study):
 
 ERRORS = {  # name -> (dataset, --drop-labels skip speech?, extra arguments, what the one error line says)
     "unknown labels": ("rus-fresh", False, [],
-                       ["unknown labels", '"speech": 3 row(s)', '"skip": 2 row(s)', "--drop-labels speech skip"]),
+                       ["unknown labels", '"speech": 3 row(s)', '"skip": 2 row(s)',
+                        "--drop-labels speech skip"]),
     "missing column": ("rus-fresh", True, ["--text-column", "post"],
                        ["no column 'post' (--text-column)", "random.csv", "(its columns: label, text)"]),
     "unknown epitran code": ("rus-typo", True, [], ['ipa.epitran = "rus-Cyrx"', "did you mean 'rus-Cyrl'?"]),
@@ -420,12 +425,14 @@ def test_carve_is_stratified_seeded_and_keeps_the_order():
 
 def test_duplicates_leave_the_higher_ranked_split_alone():
     splits = {"train": rowlib.Rows([("a",), ("b ",), ("c",)], [0, 1, 2]),
-              "validation": rowlib.Rows([("b",), ("d",)], [1, 0]), "test": rowlib.Rows([("c",), ("d",)], [2, 0])}
+              "validation": rowlib.Rows([("b",), ("d",)], [1, 0]),
+              "test": rowlib.Rows([("c",), ("d",)], [2, 0])}
     kept, counts = rowlib.cross_duplicates(splits, ["test", "validation", "train"], remove=False)
     assert kept == splits
     assert counts == {"validation": {"test": 1}, "train": {"test": 1, "validation": 1}}
     kept, _ = rowlib.cross_duplicates(splits, ["test", "validation", "train"], remove=True)
-    assert kept["train"].texts == [("a",)] and kept["validation"].texts == [("b",)] and kept["test"] == splits["test"]
+    assert kept["train"].texts == [("a",)] and kept["validation"].texts == [("b",)]
+    assert kept["test"] == splits["test"]
 
 
 def test_the_cache_is_keyed_by_string_code_and_epitran_version(tmp_path):
@@ -448,10 +455,10 @@ def test_epitran_codes_are_checked_against_epitran_itself():
 
 
 def test_the_database_ipa_key_is_validated(tmp_path):
-    base = {"dataset": "./d", "train_features": ["text"], "eval_feature": "label", "splits": ["train", "test"],
-            "task_type": "classification", "classes": 2}
-    for ipa, message in (({"epitrn": "rus-Cyrl"}, "did you mean 'epitran'"), ({}, "missing the key 'epitran'"),
-                         ({"epitran": ""}, "expected a non-empty string"),
+    base = {"dataset": "./d", "train_features": ["text"], "eval_feature": "label",
+            "splits": ["train", "test"], "task_type": "classification", "classes": 2}
+    for ipa, message in (({"epitrn": "rus-Cyrl"}, "did you mean 'epitran'"),
+                         ({}, "missing the key 'epitran'"), ({"epitran": ""}, "expected a non-empty string"),
                          ({"epitran": "rus-Cyrl", "columns": ["ipa"]}, "IPA column")):
         path = tmp_path / "db.json"
         path.write_text(json.dumps({"russian": {"sentiment": {"x": dict(base, ipa=ipa)}}}), encoding="utf-8")
