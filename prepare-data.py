@@ -55,7 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--validation-from", metavar="SPLIT:FRACTION",
                         help="carve the entry's eval split from SPLIT when the source has none: FRACTION "
                              "(0-1) of its rows, stratified by label, drawn with --seed; e.g. train:0.1")
-    parser.add_argument("--seed", type=int_at_least(0), default=1337,
+    parser.add_argument("--seed", type=int_at_least(0), default=1337, metavar="N",
                         help="seed of the validation carve (default 1337, nanoGPT's and the configs' seed)")
     parser.add_argument("--dedup-across-splits", action="store_true",
                         help="remove a row from a split when its text is also in a higher-ranked split "

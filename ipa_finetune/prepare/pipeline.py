@@ -39,7 +39,7 @@ def _entry(cfg, language, dataset):
     if dataset is not None:
         if language not in db:
             raise UserError(f"--language {language}: not in {display_path(db_file)}"
-                            f"{did_you_mean(language, db)}")
+                            f"{did_you_mean(language, db)} (its languages: {', '.join(sorted(db))})")
         names = db[language].get(task, {})
         if dataset not in names:
             raise UserError(f"--dataset {dataset}: no '{task}' dataset of that name for {language} in "
@@ -157,7 +157,7 @@ def _transcribe(splits, layout, args):
     seconds = time.time() - start
     return ipa, {"cache_file": transcriber.cache.path, "unique_texts": len(texts), "hits": transcriber.hits,
                  "epitran_calls": transcriber.calls, "workers": transcriber.workers_used,
-                 "seconds": round(seconds, 2),
+                 "seconds": round(seconds, 2), "epitran_cpu_seconds": round(transcriber.cpu_seconds, 2),
                  "new_per_second": round(transcriber.calls / seconds, 1) if transcriber.calls else None}
 
 

@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import os
 import signal
+import time
 
 from ._package import ConfigError, DataError, UserError, did_you_mean, show
 from .ipa_cache import IPACache
@@ -114,15 +115,15 @@ def _start_pool_worker(code):
 
 
 def _transcribe_chunk(texts):
-    """IPA of each text (runs in a worker, or in-process with workers=1)."""
-    out = []
+    """(IPA of each text, CPU seconds it took); runs in a worker, or in-process with workers=1."""
+    start, out = time.process_time(), []
     for text in texts:
         try:
             out.append(_WORKER["backend"](text))
         except Exception as e:  # a string epitran cannot handle: name it rather than lose the run
             raise DataError(f"epitran {_WORKER['code']} failed on the text {show(text)}: "
                             f"{type(e).__name__}: {e}") from None
-    return out
+    return out, time.process_time() - start
 
 
 def _chunks(texts, workers):
@@ -168,6 +169,7 @@ class Transcriber:
         self.cache = IPACache(cache_dir, code, self.version)
         self.hits = 0   # strings found in the cache
         self.calls = 0  # strings transcribed by epitran (counted as the workers return them)
+        self.cpu_seconds = 0.0  # CPU time epitran spent on them, in all processes (start-up excluded)
         self.workers_used = 0
 
     def lookup(self, texts):
@@ -190,11 +192,12 @@ class Transcriber:
                    else _in_pool(self.code, chunks, self.workers_used))
         done = {}
         with tqdm(total=len(texts), unit="str", desc=f"epitran {self.code}", dynamic_ncols=True) as bar:
-            for chunk, ipas in results:
+            for chunk, (ipas, cpu_seconds) in results:
                 pairs = list(zip(chunk, ipas))
                 self.cache.put_many(pairs)
                 done.update(pairs)
                 self.calls += len(ipas)
+                self.cpu_seconds += cpu_seconds
                 bar.update(len(ipas))
         return done
 
