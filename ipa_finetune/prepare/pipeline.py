@@ -17,7 +17,7 @@ import time
 
 from . import layout as layouts
 from . import output, rows, sources
-from ._package import PROJECT_ROOT, UserError, dataset_spec, did_you_mean, display_path, load_database
+from ._package import PROJECT_ROOT, UserError, did_you_mean, display_path, entry_spec, load_database
 from .transcribe import Transcriber, check_code
 
 DEFAULT_CACHE = os.path.join(PROJECT_ROOT, ".cache", "ipa-finetune", "ipa")
@@ -33,21 +33,25 @@ def warn(message):
 
 
 def _entry(cfg, language, dataset):
-    """(DatasetSpec, raw entry, "language.task.name in database") of --language/--dataset."""
+    """(DatasetSpec, raw entry, "language.task.name in database") of --language and --dataset (default:
+    the config's dataset for that language)."""
     db_file = cfg["paths"]["language_database"]
-    db, task = load_database(db_file), cfg["task"]
-    if dataset is not None:
-        if language not in db:
-            raise UserError(f"--language {language}: not in {display_path(db_file)}"
-                            f"{did_you_mean(language, db)} (its languages: {', '.join(sorted(db))})")
+    db, task, db_name = load_database(db_file), cfg["task"], display_path(db_file)
+    if dataset is None:
+        if language not in cfg["languages"]:
+            raise UserError(f"--language {language}: not one of the config's languages"
+                            f"{did_you_mean(language, cfg['languages'])} ({', '.join(cfg['languages'])}); "
+                            "name the database entry with --dataset to prepare another")
+        dataset = cfg["languages"][language]
+    elif language not in db:
+        raise UserError(f"--language {language}: not in {db_name}{did_you_mean(language, db)} "
+                        f"(its languages: {', '.join(sorted(db))})")
+    elif dataset not in db[language].get(task, {}):
         names = db[language].get(task, {})
-        if dataset not in names:
-            raise UserError(f"--dataset {dataset}: no '{task}' dataset of that name for {language} in "
-                            f"{display_path(db_file)}{did_you_mean(dataset, names)} "
-                            f"(it has: {', '.join(names) or 'none'})")
-        cfg = dict(cfg, languages={**cfg["languages"], language: dataset})
-    spec = dataset_spec(cfg, language)
-    return spec, db[language][task][spec.name], f"{language}.{task}.{spec.name} in {display_path(db_file)}"
+        raise UserError(f"--dataset {dataset}: no '{task}' dataset of that name for {language} in {db_name}"
+                        f"{did_you_mean(dataset, names)} (it has: {', '.join(names) or 'none'})")
+    where = f"{language}.{task}.{dataset} in {db_name}"
+    return entry_spec(cfg, language, dataset), db[language][task][dataset], where
 
 
 def _validation_carve(value, layout, inputs):
