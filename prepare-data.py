@@ -25,7 +25,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402
 from ipa_finetune.prepare import pipeline  # noqa: E402
-from ipa_finetune.prepare._package import add_config_arguments, config_from_args  # noqa: E402
 from ipa_finetune.prepare.transcribe import MAX_DEFAULT_WORKERS, default_workers  # noqa: E402
 
 
@@ -33,7 +32,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Write a language-database entry's dataset folder from raw labelled files: the text, "
                     "its IPA transcription by epitran and the label, one file per split, plus prepare.json.")
-    add_config_arguments(parser)
+    pipeline.add_config_arguments(parser)
     parser.add_argument("--language", metavar="LANG",
                         help="the language whose dataset to prepare (a language of the config, or of the "
                              "database with --dataset)")
@@ -81,7 +80,7 @@ def parse_args(argv=None):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    cfg = config_from_args(args)
+    cfg = pipeline.config_from_args(args)
     pipeline.run(args, cfg, argv)
     return 0
 

@@ -18,6 +18,7 @@ import time
 from . import layout as layouts
 from . import output, rows, sources
 from ._package import PROJECT_ROOT, UserError, did_you_mean, display_path, entry_spec, load_database
+from ._package import add_config_arguments, config_from_args  # noqa: F401 (prepare-data.py's config flags)
 from .transcribe import Transcriber, check_code
 
 DEFAULT_CACHE = os.path.join(PROJECT_ROOT, ".cache", "ipa-finetune", "ipa")
