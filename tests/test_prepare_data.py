@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from conftest import EOS, GPT_ARGS, HYPERPARAMETERS
+from conftest import EOS, HYPERPARAMETERS
 from ipa_finetune.config_loader import load_database
 from ipa_finetune.errors import ConfigError, DataError
 from ipa_finetune.prepare import rows as rowlib
