@@ -29,9 +29,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_throughput.py $(BENCH_ARGS)
 
-# Rebuild the committed demo data, tokenizers and checkpoints from demo/text (needs epitran).
+# Rebuild the committed demo data, tokenizers and checkpoints from demo/text.
 demo-data: $(STAMP)
-	$(PY) -m pip install --quiet -r demo/requirements-build.txt
 	$(PY) demo/build_demo.py
 
 clean:

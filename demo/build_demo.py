@@ -1,8 +1,8 @@
 """Build the bundled demo study from the hand-written text in demo/text/: data, tokenizers, checkpoints.
 
-Rebuild everything (needs epitran, pinned in demo/requirements-build.txt; a few minutes on 2 cores):
+Rebuild everything (a few minutes on 2 cores; epitran is pinned in requirements.txt):
 
-    make demo-data        # = pip install -r demo/requirements-build.txt && python demo/build_demo.py
+    make demo-data        # = python demo/build_demo.py
 
 or a part of it, or into another folder:
 
@@ -17,8 +17,9 @@ What it writes (formats fixed in docs/architecture.md, "Demo data format"):
   checkpoints/{normal,ipa}/ckpt.pt               tiny nanoGPTs pretrained as causal LMs on the
                                                  pretraining text, in upstream train.py's format
 How: demo/compose.py fills the templates of demo/text/<language>.json5 into reviews; epitran
-(rus-Cyrl, pol-Latn, offline) transcribes them into IPA; the pretraining text is the train split plus
-composed unlabelled reviews and hand-written everyday sentences (never a validation or test sentence);
+(rus-Cyrl, pol-Latn, offline, with the call prepare-data.py makes) transcribes them into IPA; the
+pretraining text is the train split plus composed unlabelled reviews and hand-written everyday
+sentences (never a validation or test sentence);
 demo/pretrain.py is nanoGPT's training loop. Every random draw is seeded by --seed, so a rebuild with
 the same seed, package versions and thread count reproduces the committed files.
 """
@@ -39,6 +40,7 @@ from tokenizers import ByteLevelBPETokenizer  # noqa: E402
 from compose import LABELS, labelled_set, load_source, split_stratified, unlabelled_text  # noqa: E402
 from ipa_finetune.cli import exit_on_user_error  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
+from ipa_finetune.prepare.transcribe import check_code, load_backend  # noqa: E402
 from pretrain import PretrainConfig, config_dict, pretrain  # noqa: E402
 
 DEMO_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -74,13 +76,10 @@ def parse_args(argv=None):
 
 
 def transcriber(language, code):
-    """epitran's transliterate for one language (a clear error when epitran is not installed)."""
-    try:
-        import epitran
-    except ImportError:
-        raise UserError("demo/build_demo.py needs epitran: pip install -r demo/requirements-build.txt")
+    """epitran's transliterate for one language: the same call prepare-data.py makes."""
+    check_code(code, f"demo/text/{language}.json5: epitran")
     print(f"loading epitran {code} for {language} ...", flush=True)
-    return epitran.Epitran(code).transliterate
+    return load_backend(code)
 
 
 def compose_language(language, args):

@@ -39,7 +39,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # The top-level scripts, as a user runs them.
 SCRIPTS = {name: os.path.join(PROJECT_ROOT, name) for name in (
-    "finetune-exp.py", "grid-search.py", "finetuning-generator.py", "collect-results.py")}
+    "prepare-data.py", "finetune-exp.py", "grid-search.py", "finetuning-generator.py", "collect-results.py")}
 
 LANGUAGE_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
 CLASSES = ("negative", "neutral", "positive")

@@ -361,16 +361,18 @@ def test_shipped_study_config_and_database():
     assert ru["classes"] == pl["classes"] == 3
     assert ru["label_names"] == ["negative", "neutral", "positive"]
     assert pl["label_names"] == ["__label__meta_minus_m", "__label__meta_zero", "__label__meta_plus_m"]
+    assert (ru["ipa"], pl["ipa"]) == ({"epitran": "rus-Cyrl"}, {"epitran": "pol-Latn"})  # prepare-data.py
     assert db["polish"]["sentiment"]["polemo2-hub"]["subset"] == "all_text"
 
 
 def test_shipped_demo_entries_match_the_contract():
     db = load_database(os.path.join(PROJECT_ROOT, "config", "language-database.json"))
-    for lang, name in (("russian", "demo-rusentiment"), ("polish", "demo-polsentiment")):
+    for lang, name, code in (("russian", "demo-rusentiment", "rus-Cyrl"), ("polish", "demo-polsentiment", "pol-Latn")):
         assert db[lang]["sentiment"][name] == {
             "dataset": f"demo/data/{lang}", "train_features": {"normal": ["text"], "ipa": ["ipa"]},
             "eval_feature": "label", "splits": ["train", "validation", "test"],
-            "task_type": "classification", "classes": 3, "label_names": ["negative", "neutral", "positive"]}
+            "task_type": "classification", "classes": 3, "label_names": ["negative", "neutral", "positive"],
+            "ipa": {"epitran": code}}
 
 
 def test_default_json_explains_every_hyperparameter():

@@ -161,7 +161,9 @@ MODEL_TYPE_REQUIRED = ("model_prefix", "tokenizer")
 
 # A language-database entry: language -> task -> dataset name -> entry.
 ENTRY_REQUIRED = ("dataset", "train_features", "eval_feature", "splits", "task_type", "classes")
-ENTRY_OPTIONAL = ("subset", "label_names", "data_format")
+ENTRY_OPTIONAL = ("subset", "label_names", "data_format", "ipa")
+# The entry's `ipa` object: how prepare-data.py transcribes the text columns (training never reads it).
+IPA_KEYS = ("epitran", "columns")
 
 
 def show(value, limit=60):
@@ -322,6 +324,8 @@ def validate_entry(entry, dotted, file):
         _validate_label_names(entry["label_names"], entry["classes"], f"{dotted}.label_names", file)
     if "data_format" in entry:
         check_value(entry["data_format"], choice(DATA_FORMATS), f"{dotted}.data_format", file)
+    if "ipa" in entry:
+        _validate_ipa(entry["ipa"], f"{dotted}.ipa", file)
 
 
 def _validate_splits(splits, dotted, file):
@@ -354,6 +358,21 @@ def _validate_label_names(names, classes, dotted, file):
     if not ok or len(names) != classes:
         raise ConfigError(f"{file}: {dotted} = {show(names)} is not valid; expected {classes} different "
                           f"strings (one per class, classes = {classes}), label id = position")
+
+
+def _validate_ipa(ipa, dotted, file):
+    """{"epitran": "<code>", "columns"?: {"<ipa column>": "<text column>"}}; the code itself is checked
+    against epitran's own list by prepare-data.py, so that training never needs epitran."""
+    check_object(ipa, dotted, file, list(IPA_KEYS))
+    check_keys(ipa, dotted, IPA_KEYS, lambda _key: file, required=("epitran",))
+    check_value(ipa["epitran"], STRING, f"{dotted}.epitran", file)
+    if "columns" in ipa:
+        columns = ipa["columns"]
+        ok = (isinstance(columns, dict) and columns
+              and all(STRING.ok(k) and STRING.ok(v) for k, v in columns.items()))
+        if not ok:
+            raise ConfigError(f"{file}: {dotted}.columns = {show(columns)} is not valid; expected an object "
+                              '{"<IPA column>": "<text column it transcribes>", ...}')
 
 
 def validate_grid(grid, file, config_languages):
