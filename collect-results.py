@@ -70,22 +70,21 @@ def parse_args(argv=None):
     p.add_argument("--resamples", type=int, default=RESAMPLES, metavar="R",
                    help="paired bootstrap resamples per difference cell, at least 1000 "
                         "(default: %(default)s)")
-    p.add_argument("--no-plots", action="store_true", help="skip the heatmap and learning-curve PNGs")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved --config (each value with the file that set it) "
-                        "and exit")
-    p.add_argument("--all-inputs", action="store_true",
-                   help="show runs of superseded inputs too (an older checkpoint, tokenizer or "
-                        "dataset of a model type), each input set as its own block, e.g. "
-                        "'ipa (superseded 1)'; by default only each model type's newest inputs are "
-                        "in the tables and older runs are listed under 'Superseded runs'")
-    p.add_argument("--no-slurm", action="store_true",
-                   help="do not ask squeue/sacct for job states (jobs without results: state unknown, "
-                        "or what their log says)")
-    p.add_argument("--status", action="store_true",
-                   help="only the job status: every job of the manifests (array tasks included) with "
-                        "its state, Slurm state, elapsed time and, for failed jobs, the end of its log; "
-                        "printed, nothing written")
+    switches = {
+        "--no-plots": "skip the heatmap and learning-curve PNGs",
+        "--print-config": "print the resolved --config (each value with the file that set it) and exit",
+        "--all-inputs": "show runs of superseded inputs too (an older checkpoint, tokenizer or dataset of a "
+                        "model type), each input set as its own block, e.g. 'ipa (superseded 1)'; by "
+                        "default only each model type's newest inputs are in the tables and older runs "
+                        "are listed under 'Superseded runs'",
+        "--no-slurm": "do not ask squeue/sacct for job states (jobs without results: state unknown, or "
+                      "what their log says)",
+        "--status": "only the job status: every job of the manifests (array tasks included) with its "
+                    "state, Slurm state, elapsed time and, for failed jobs, the end of its log; printed, "
+                    "nothing written",
+    }
+    for flag, text in switches.items():
+        p.add_argument(flag, action="store_true", help=text)
     return p.parse_args(argv)
 
 

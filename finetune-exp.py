@@ -13,19 +13,13 @@ SIGUSR1 (Slurm's warning before a time-limit or preemption kill) saves a checkpo
 and exits with 128 + the signal number (143 for SIGTERM) without writing results.json.
 """
 import argparse
-import os
 import sys
 
-# Jobs run offline: datasets and models come from local files or the HF cache, never the network
-# (set HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 to allow downloads). Set before datasets is imported.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-from ipa_finetune.cli import exit_on_user_error, positive_int  # noqa: E402
-from ipa_finetune.config.loader import add_config_arguments  # noqa: E402
-from ipa_finetune.config.study import study_from_args  # noqa: E402
-from ipa_finetune.inputs.fingerprint import shared_columns  # noqa: E402
-from ipa_finetune.train import experiment  # noqa: E402
+from ipa_finetune.cli import exit_on_user_error, positive_int
+from ipa_finetune.config.loader import add_config_arguments
+from ipa_finetune.config.study import study_from_args
+from ipa_finetune.inputs.fingerprint import shared_columns
+from ipa_finetune.train import experiment
 
 
 def parse_args(argv=None):

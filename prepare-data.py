@@ -16,17 +16,12 @@ split with the text, IPA and label columns, and prepare.json (inputs and their s
 seed, counts). An existing folder is replaced only with --force, and only once the new one is complete.
 """
 import argparse
-import os
 import sys
 
-# Runs offline like the jobs: hub datasets come from the HF cache (HF_DATASETS_OFFLINE=0 to download).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402
-from ipa_finetune.config.loader import add_config_arguments, load_from_args  # noqa: E402
-from ipa_finetune.prepare import pipeline  # noqa: E402
-from ipa_finetune.prepare.transcribe import MAX_DEFAULT_WORKERS, default_workers  # noqa: E402
+from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int
+from ipa_finetune.config.loader import add_config_arguments, load_from_args
+from ipa_finetune.prepare import pipeline
+from ipa_finetune.prepare.transcribe import MAX_DEFAULT_WORKERS, default_workers
 
 
 def parse_args(argv=None):

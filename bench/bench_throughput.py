@@ -24,12 +24,10 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py; the throughput_* parts
 
-from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402
+from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402 (offline from here on)
 from ipa_finetune.errors import UserError  # noqa: E402
 from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
                              project_model, synthetic_rows, time_preprocessing, write_jsonl)

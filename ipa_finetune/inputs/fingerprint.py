@@ -43,9 +43,6 @@ def hub_split(spec, split, cache_dir):
     """One split of a hub dataset, from the HF cache only (loaded once per process)."""
     key = (spec.dataset, spec.subset, cache_dir)
     if key not in _hubs:
-        # jobs run offline: a check must not download what the jobs could not
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
         import datasets
         try:
             _hubs[key] = datasets.load_dataset(spec.dataset, spec.subset, cache_dir=cache_dir)
