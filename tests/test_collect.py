@@ -408,6 +408,11 @@ def test_log_endings_and_elapsed_formats(tmp_path):
     assert slurm.parse_squeue("22_3|CANCELLED by 0|00:00:05\n") == {"22_3": slurm.JobInfo("CANCELLED", "0:00:05")}
     # sacct's line for array tasks not started yet: one entry per task, so none looks forgotten
     assert set(slurm.parse_squeue("22_[4-6,9%2]|PENDING|00:00:00\n")) == {"22_4", "22_5", "22_6", "22_9"}
+    # tasks cancelled before they started have no line of their own: real squeue -r -t all shows only
+    # "22|CANCELLED" for them (seen on the local Slurm), and each such task takes that state
+    lookup = slurm.Lookup()
+    lookup.info, lookup.answered = slurm.parse_squeue("22_0|COMPLETED|0:00:09\n22|CANCELLED|0:00:00\n"), True
+    assert (lookup("22_0"), lookup("22_7"), lookup("23_1")) == ("COMPLETED", "CANCELLED", slurm.FORGOTTEN)
     log = tmp_path / "x.out"
     for text, state in [("x\nslurmstepd: error: *** JOB 8 ON n CANCELLED AT 2026-01-01T00:00:00 ***\n"
                          "interrupted at step 12 by SIGTERM: checkpoint saved\n", "INTERRUPTED"),

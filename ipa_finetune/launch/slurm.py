@@ -213,6 +213,10 @@ class Lookup:
         job_id = str(job_id)
         if job_id in self.info:
             return self.info[job_id].state
+        if base_id(job_id) in self.info:
+            # the tasks of an array that never started share one record: "22" CANCELLED (scancel
+            # before they ran) stands for every task of 22 that has no line of its own
+            return self.info[base_id(job_id)].state
         if not is_slurm_id(job_id):
             return None
         return FORGOTTEN if self.answered else None
