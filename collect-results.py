@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from ipa_finetune.cli import exit_on_user_error
+from ipa_finetune.cli import exit_on_user_error, int_at_least
 from ipa_finetune.errors import UserError
 from ipa_finetune.launch.manifest import find_manifests
 from ipa_finetune.launch.slurm import Lookup
@@ -60,14 +60,15 @@ def parse_args(argv=None):
     p.add_argument("--out", metavar="DIR",
                    help="output folder for report.md, runs.csv and PNGs (default: "
                         "<results_dir>/<study>/report for a single study, else ./report)")
-    p.add_argument("--digits", type=int, default=3, help="decimals shown in tables (default: 3)")
-    p.add_argument("--log-lines", type=int, default=15,
+    p.add_argument("--digits", type=int_at_least(0), default=3, help="decimals shown in tables (default: 3)")
+    p.add_argument("--log-lines", type=int_at_least(0), default=15,
                    help="lines of a failed job's log shown in the status (default: 15)")
     p.add_argument("--baseline", metavar="MODEL_TYPE",
                    help="model type subtracted in the difference blocks: every other model type "
                         "minus this one, e.g. random for the no-pretraining control (default: "
                         "normal, when present)")
-    p.add_argument("--resamples", type=int, default=RESAMPLES, metavar="R",
+    # fewer resamples make the 2.5th and 97.5th percentiles too noisy for a 95% interval
+    p.add_argument("--resamples", type=int_at_least(1000), default=RESAMPLES, metavar="R",
                    help="paired bootstrap resamples per difference cell, at least 1000 "
                         "(default: %(default)s)")
     switches = {
@@ -136,11 +137,6 @@ def resolve_inputs(args):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    if args.digits < 0 or args.log_lines < 0:
-        raise UserError(f"--digits {args.digits} / --log-lines {args.log_lines}: must be >= 0")
-    if args.resamples < 1000:
-        raise UserError(f"--resamples {args.resamples}: expected at least 1000 (percentiles of fewer "
-                        "resamples are too noisy for a 95% interval)")
     cfg, dirs, root, manifests, notes = resolve_inputs(args)
     slurm = (lambda job_id: None) if args.no_slurm else Lookup()
     if args.status:
