@@ -115,6 +115,27 @@ def test_launchers_say_which_input_changed_and_warn_about_shared_columns(tmp_pat
     assert len(warnings) == 1 and "model types normal and ipa read the same column(s) text" in warnings[0]
 
 
+def test_launchers_say_which_input_changed_for_every_seed(tmp_path, tiny_assets):
+    """With a seed list each finished run recorded its own seed: a re-pretrained checkpoint is
+    reported for every seed's job, not hidden by the config's list."""
+    ckpts, toks = own_inputs(tmp_path, tiny_assets)
+    config = with_paths(write_tiny_study(str(tmp_path), tiny_assets, languages=1,
+                                         hyperparameters={"seed": [1, 2]}),
+                        checkpoint_prefix=ckpts, tokenizer_prefix=toks)
+    study = load_study([config])
+    for job in jobs.plan_transfer_jobs(study, [config], ["ipa"]):
+        os.makedirs(job.run_dir)
+        with open(runs.results_path(job.run_dir), "w", encoding="utf-8") as f:
+            json.dump({"run_id": job.run_id, "task": "sentiment", "inputs": job.inputs,
+                       "hyperparameters": dict(study.hyperparameters, seed=job.seed),
+                       "finished_at": "2026-01-01T00:00:00+00:00"}, f)
+    repretrain(ckpts / "ipa" / "ckpt.pt", seed=11)
+    proc = run_script("finetuning-generator.py", config, "--model-type", "ipa", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "inputs changed since 2 finished run(s) with the same settings" in proc.stdout
+    assert ": 2 ipa job(s)" in proc.stdout
+
+
 # ----------------------------------------------------------------------------- bad data and tokenizers
 
 def test_non_utf8_csv_names_the_file_and_line(tmp_path):

@@ -11,13 +11,14 @@ from collections import Counter
 
 from .. import runs
 from ..inputs.fingerprint import shared_columns
+from .jobs import run_overrides
 
 
 def input_changes(study, job_list):
     """Lines summarising, per changed input, how many jobs of which model type it makes new runs."""
     counts, changed = Counter(), 0
     for job in job_list:
-        hp = dict(study.hyperparameters, **(job.hyperparameters or {}))
+        hp = dict(study.hyperparameters, **run_overrides(job.hyperparameters, job.seed))
         found = runs.changed_since(job.run_dir, study.cfg["task"], hp, job.inputs)
         if found:
             changed += 1

@@ -85,10 +85,15 @@ def job_name(cfg, model_type, train_langs, eval_langs, index=None, seed=None):
     return name if seed is None else f"{name}-seed{seed}"
 
 
+def run_overrides(hp, seed):
+    """The hyperparameters a job's run has on top of the study's: the grid's override (its last config
+    file) and --seed."""
+    return dict(hp or {}, **({} if seed is None else {"seed": seed}))
+
+
 def _job(study, config_files, model_type, train, evals, force, index=None, hp=None, temp_config=None,
          seed=None, name_seed=None):
-    # the study finetune-exp.py will see: the grid's override as its last config file, --seed
-    override = dict(hp or {}, **({} if seed is None else {"seed": seed}))
+    override = run_overrides(hp, seed)
     run_study = study.with_overrides(hyperparameters=override) if override else study
     cfg_run = run_study.cfg
     found = run_inputs(run_study, model_type, train, evals, strict=False)
