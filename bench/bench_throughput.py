@@ -29,6 +29,7 @@ sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402 (offline from here on)
 from ipa_finetune.errors import UserError  # noqa: E402
+from ipa_finetune.train.provenance import versions  # noqa: E402
 from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
                              project_model, synthetic_rows, time_preprocessing, write_jsonl)
 from throughput_timing import (matmul_peak, measure, non_embedding_params, summarize,  # noqa: E402
@@ -97,15 +98,6 @@ def format_report(res):
                      f"cold {pre['cold_s']:.2f} s (tokenize + cache {pre['cold_tokenize_s']:.2f} s), "
                      f"warm {pre['warm_s']:.2f} s (tokenize + cache {pre['warm_tokenize_s']:.2f} s)")
     return "\n".join(lines)
-
-
-def versions():
-    import datasets
-    import torch
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__,
-            "datasets": datasets.__version__}
 
 
 def cpu_name():

@@ -18,7 +18,8 @@ SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)  # 1: before inputs and provenance were recorded
 
 
-def _canonical(obj):
+def canonical(obj):
+    """One JSON text per value (sorted keys, no spaces): what identities hash and compare."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -44,7 +45,7 @@ def run_prefix(model_type, train_langs, eval_langs):
 def run_id(cfg, model_type, train_langs, eval_langs, inputs):
     """`<model_type>__<train>__to__<eval>__<hash10>`, languages sorted and joined by '+'."""
     ident = run_identity(cfg, model_type, train_langs, eval_langs, inputs)
-    digest = hashlib.sha256(_canonical(ident).encode("utf-8")).hexdigest()[:10]
+    digest = hashlib.sha256(canonical(ident).encode("utf-8")).hexdigest()[:10]
     return run_prefix(model_type, train_langs, eval_langs) + digest
 
 

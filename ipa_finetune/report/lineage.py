@@ -13,11 +13,11 @@ russian-only run share the checkpoint and tokenizer only); a run that disagrees 
 the superseded runs form the older sets the same way. A results.json without inputs (schema 1)
 agrees only with others without inputs.
 """
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from ..inputs.fingerprint import changes, identity, short
+from ..runs import canonical
 from .tables import model_type_order
 
 
@@ -43,22 +43,18 @@ class View:
     sets: list = field(default_factory=list)         # InputSet, shown ones, for the provenance section
 
 
-def _canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def components(run):
     """{component: canonical identity} of one run's inputs."""
     found = run.data.get("inputs")
     if not isinstance(found, dict):
         return {("recorded",): False}
     ident = identity(found)
-    out = {("recorded",): True, ("checkpoint",): _canonical(ident.get("checkpoint")),
-           ("tokenizer",): _canonical(ident.get("tokenizer"))}
+    out = {("recorded",): True, ("checkpoint",): canonical(ident.get("checkpoint")),
+           ("tokenizer",): canonical(ident.get("tokenizer"))}
     for lang, entry in (ident.get("datasets") or {}).items():
-        out[("entry", lang)] = _canonical({k: v for k, v in entry.items() if k != "data"})
+        out[("entry", lang)] = canonical({k: v for k, v in entry.items() if k != "data"})
         for split, data in (entry.get("data") or {}).items():
-            out[("data", lang, split)] = _canonical(data)
+            out[("data", lang, split)] = canonical(data)
     return out
 
 
