@@ -68,41 +68,60 @@ def read_results(rdir):
         return json.load(f)
 
 
-_siblings = {}  # results.json path -> (mtime_ns, parsed or None)
+def readable_prefix(rid):
+    """`<model_type>__<train>__to__<eval>__` of a run id: what runs of other inputs share."""
+    return rid[:rid.rindex("__") + 2]
 
 
-def _read_cached(path):
-    """A finished run's results.json, parsed once per process (a grid plans many runs of one prefix)."""
-    try:
-        stamp = os.stat(path).st_mtime_ns
-    except OSError:
-        return None
-    if path not in _siblings or _siblings[path][0] != stamp:
+class FinishedRuns:
+    """The finished runs of one results folder, for changed_since: the folder is listed once and each
+    results.json of a prefix asked about is read once (a grid plans hundreds of runs of one prefix)."""
+
+    def __init__(self, folder):
+        self.folder = folder
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, ValueError):
-            data = None
-        _siblings[path] = (stamp, data if isinstance(data, dict) else None)
-    return _siblings[path][1]
+            names = os.listdir(folder)
+        except OSError:
+            names = []
+        self.names = {}   # readable prefix -> run folder names
+        for name in names:
+            if "__" in name:
+                self.names.setdefault(readable_prefix(name), []).append(name)
+        # (prefix, task, canonical hyperparameters) -> [(finished_at, name, data)], newest first
+        self.groups = {}
+
+    def _read(self, prefix):
+        for name in self.names.pop(prefix, []):
+            try:
+                with open(results_path(os.path.join(self.folder, name)), encoding="utf-8") as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                key = (prefix, data.get("task"), canonical(data.get("hyperparameters")))
+                self.groups.setdefault(key, []).append((str(data.get("finished_at") or ""), name, data))
+        for runs in self.groups.values():
+            runs.sort(reverse=True)
+
+    def newest(self, rid, task, hyperparameters):
+        """(name, data) of the newest finished run with rid's prefix, task and hyperparameters, other
+        than rid itself; None when there is none."""
+        prefix = readable_prefix(rid)
+        self._read(prefix)
+        for _, name, data in self.groups.get((prefix, task, canonical(hyperparameters)), []):
+            if name != rid:
+                return name, data
+        return None
 
 
-def changed_since(rdir, task, hyperparameters, inputs):
+def changed_since(rdir, task, hyperparameters, inputs, finished=None):
     """(old run id, [what changed]) for the newest finished run beside the run folder `rdir` with
     the same model type and languages (the readable part of the id), task and hyperparameters, but
-    other inputs; None when there is none. The old run's folder is not touched."""
+    other inputs; None when there is none. The old run's folder is not touched. finished: the
+    FinishedRuns of rdir's folder, when many runs are asked about."""
     folder, rid = os.path.split(rdir)
-    prefix = rid[:rid.rindex("__") + 2]
-    try:
-        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n != rid]
-    except OSError:
+    found = (finished or FinishedRuns(folder)).newest(rid, task, hyperparameters)
+    if found is None:
         return None
-    found = []
-    for name in names:
-        data = _read_cached(results_path(os.path.join(folder, name)))
-        if data and data.get("task") == task and data.get("hyperparameters") == hyperparameters:
-            found.append((str(data.get("finished_at") or ""), name, data))
-    if not found:
-        return None
-    _, name, data = max(found)
+    name, data = found
     return name, changes(data.get("inputs"), inputs) or ["inputs identical, other run id"]

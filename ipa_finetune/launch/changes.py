@@ -6,20 +6,23 @@ read the same columns of.
     # inputs changed since 27 finished runs (new runs are trained, the old folders kept):
     #   checkpoint sha256 1a2b3c4d5e6f → 9f8e7d6c5b4a: 27 ipa jobs
 """
+import os
 import sys
 from collections import Counter
 
 from .. import runs
 from ..inputs.fingerprint import shared_columns
-from .jobs import run_overrides
+from .jobs import job_hyperparameters
 
 
 def input_changes(study, job_list):
     """Lines summarising, per changed input, how many jobs of which model type it makes new runs."""
-    counts, changed = Counter(), 0
+    counts, changed, folders = Counter(), 0, {}
     for job in job_list:
-        hp = dict(study.hyperparameters, **run_overrides(job.hyperparameters, job.seed))
-        found = runs.changed_since(job.run_dir, study.cfg["task"], hp, job.inputs)
+        folder = os.path.dirname(job.run_dir)
+        finished = folders.setdefault(folder, runs.FinishedRuns(folder))
+        found = runs.changed_since(job.run_dir, study.cfg["task"], job_hyperparameters(study, job),
+                                   job.inputs, finished)
         if found:
             changed += 1
             counts.update((what, job.model_type) for what in found[1])

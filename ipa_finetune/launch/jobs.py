@@ -18,6 +18,7 @@ import json
 import os
 
 from .. import runs
+from ..config.selection import selection_of
 from ..inputs.fingerprint import run_inputs
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +92,22 @@ def run_overrides(hp, seed):
     return dict(hp or {}, **({} if seed is None else {"seed": seed}))
 
 
-def _job(study, config_files, model_type, train, evals, force, index=None, hp=None, temp_config=None,
-         seed=None, name_seed=None):
+def job_hyperparameters(study, job):
+    """The hyperparameters of a planned job's run: the study's with the job's overrides."""
+    return dict(study.hyperparameters, **run_overrides(job.hyperparameters, job.seed))
+
+
+def _job(study, config_files, model_type, train, evals, force, inputs, index=None, hp=None,
+         temp_config=None, seed=None, name_seed=None):
+    """One Job. inputs: {(model type, train, evals, selection): run_inputs}, shared by the jobs of
+    one plan (the inputs do not depend on the other hyperparameters: fingerprint each set once)."""
     override = run_overrides(hp, seed)
     run_study = study.with_overrides(hyperparameters=override) if override else study
     cfg_run = run_study.cfg
-    found = run_inputs(run_study, model_type, train, evals, strict=False)
+    key = (model_type, tuple(train), tuple(evals), selection_of(cfg_run["hyperparameters"]))
+    if key not in inputs:
+        inputs[key] = run_inputs(run_study, model_type, train, evals, strict=False)
+    found = inputs[key]
     rid = runs.run_id(cfg_run, model_type, train, evals, found)
     files = list(config_files) + ([temp_config] if temp_config else [])
     name_seed = seed if name_seed is None else name_seed
@@ -117,8 +128,8 @@ def plan_transfer_jobs(study, config_files, model_types, force=False, seeds=None
     """finetuning-generator.py: the transfer matrix of the config's languages, per model type, per
     seed (`seeds`: --seeds, else the config's list; each job gets --seed S). Seeds vary slowest, so
     the first replicate of the whole matrix runs first."""
-    seeds = seeds or config_seeds(study) or [None]
-    return [_job(study, config_files, mt, train, evals, force, seed=seed)
+    seeds, inputs = seeds or config_seeds(study) or [None], {}
+    return [_job(study, config_files, mt, train, evals, force, inputs, seed=seed)
             for seed in seeds for mt in model_types
             for train, evals in transfer_matrix(study.cfg["languages"])]
 
@@ -142,11 +153,11 @@ def plan_grid_jobs(study, config_files, grid, model_types, temp_config_dir, forc
     train, evals = grid["languages"]["train"], grid["languages"]["eval"]
     params = grid_parameters(study, grid, seeds)
     several = len(params.get("seed", [])) > 1  # values are lists (load_grid_config)
-    jobs = []
+    jobs, inputs = [], {}
     for model_type in model_types:
         for index, hp in enumerate(grid_permutations(params), start=1):
             temp = temp_config_path(temp_config_dir, study.name, index, hp)
-            jobs.append(_job(study, config_files, model_type, train, evals, force, index, hp, temp,
+            jobs.append(_job(study, config_files, model_type, train, evals, force, inputs, index, hp, temp,
                              name_seed=hp["seed"] if several else None))
     return jobs
 

@@ -271,9 +271,9 @@ def check_before_launch(job_list, setup):
     fields; all problems in one error (exit 2). Returns each job's fields."""
     template, template_path, cfg, settings, options = (
         setup.template, setup.template_path, setup.cfg, setup.settings, setup.options)
-    base = setup.study.hyperparameters
-    problems = preflight.check_runs(setup.study, [
-        (j.model_type, j.train_langs, j.eval_langs, selection_of({**base, **(j.hyperparameters or {})}))
+    study = setup.study
+    problems = preflight.check_runs(study, [
+        (j.model_type, j.train_langs, j.eval_langs, selection_of(jobs_mod.job_hyperparameters(study, j)))
         for j in job_list])
     fields = [templates.job_fields(job, cfg, settings) for job in job_list]
     try:  # the template's problems join the inputs' in one list
