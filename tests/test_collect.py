@@ -112,6 +112,23 @@ def test_grid_summary(study):
     assert (s.n_settings, s.n_runs, s.best_eval.n) == (1, 3, 3)
 
 
+def test_grid_never_compares_selection_protocols(tmp_path):
+    """Runs that chose their epoch by different protocols are separate grids: under "target" the epoch
+    was chosen on the very split compared, which would favour it."""
+    results = str(tmp_path / "r")
+    for protocol, f1 in (("source", 0.5), ("target", 0.6)):
+        d = write_run(results, "ipa", ["polish"], ["russian"], {"russian": f1})
+        with open(os.path.join(d, "results.json")) as f:
+            data = json.load(f)
+        data["hyperparameters"]["selection"] = data["selection"] = protocol
+        os.rename(d, d + protocol)
+        with open(os.path.join(d + protocol, "results.json"), "w") as f:
+            json.dump(dict(data, run_id=data["run_id"] + protocol), f)
+    runs, _ = collect.load_results([results])
+    grids = tables.grid_summary(runs, "f1")
+    assert [(g.selection, g.n_settings, g.best_eval.mean) for g in grids] == [("source", 1, 0.5), ("target", 1, 0.6)]
+
+
 def test_markdown_text(study):
     report = build.build_report([study], "f1", "eval")
     md = render_report(report)

@@ -107,17 +107,21 @@ def grid_section(grid, metric, digits=3):
     if not grid:
         return "\n".join(["## Grid search", "", "No grid in these results: every (model type, train "
                           "set, eval set) ran with a single hyperparameter setting.", ""])
-    head = ["study", "task", "model", "train", "eval", "settings", "runs", "best setting",
-            f"eval {metric}", f"test {metric}", "grid min", "grid max", "grid std"]
-    rows = [[g.study, g.task, g.model_type, lang_label(g.train_langs), lang_label(g.eval_langs),
+    protocols = len({g.selection for g in grid}) > 1  # a column only when grids differ in it
+    head = ["study", "task"] + (["selection"] if protocols else []) + [
+        "model", "train", "eval", "settings", "runs", "best setting", f"eval {metric}", f"test {metric}",
+        "grid min", "grid max", "grid std"]
+    rows = [[g.study, g.task] + ([g.selection] if protocols else []) + [
+             g.model_type, lang_label(g.train_langs), lang_label(g.eval_langs),
              g.n_settings, g.n_runs, fmt_hp(g.varying), fmt_stat(g.best_eval, digits),
              fmt_stat(g.best_test, digits), fmt_num(g.spread_min, digits),
              fmt_num(g.spread_max, digits), fmt_num(g.spread_std, digits)] for g in grid]
     best = "highest" if higher_is_better(metric) else "lowest"
     return "\n".join([
         "## Grid search", "",
-        table(head, rows, ["l"] * 5 + ["r", "r", "l"] + ["r"] * 5), "",
-        f"Per (model type, train set, eval set): each setting's score is the {metric} on the eval "
+        table(head, rows, ["l"] * (len(head) - 8) + ["r", "r", "l"] + ["r"] * 5), "",
+        f"Per (selection protocol, model type, train set, eval set): each setting's score is the {metric} "
+        "on the eval "
         "split averaged over the eval languages, then over seeds (mean ± std, n). The best setting "
         f"has the {best} score; its test value is shown (selection never looks at test). "
         "'best setting' lists only the hyperparameters that vary in the grid. grid min/max/std: "

@@ -170,10 +170,12 @@ def transfer_tables(runs, metric, split="eval"):
 
 @dataclass(frozen=True)
 class GridRow:
-    """The grid of one (study, task, model type, train set, eval set): its best setting by the eval
-    metric (mean over the eval languages, mean over seeds) and how much the choice matters."""
+    """The grid of one (study, task, selection protocol, model type, train set, eval set): its best
+    setting by the eval metric (mean over the eval languages, mean over seeds) and how much the choice
+    matters. Runs that chose their epoch by different protocols are never compared."""
     study: str
     task: str
+    selection: str
     model_type: str
     train_langs: tuple
     eval_langs: tuple
@@ -191,9 +193,10 @@ class GridRow:
 def grid_summary(runs, metric):
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        groups[(r.study, r.task, r.model_type, r.train_langs, r.eval_langs)][r.setting].append(r)
+        key = (r.study, r.task, selection_of(r.hyperparameters), r.model_type, r.train_langs, r.eval_langs)
+        groups[key][r.setting].append(r)
     rows = []
-    for (study, task, mt, train, evals), settings in groups.items():
+    for (study, task, protocol, mt, train, evals), settings in groups.items():
         candidates = []
         for skey, rs in settings.items():
             sel = summarize(r.mean_value("eval", metric) for r in rs)
@@ -208,10 +211,10 @@ def grid_summary(runs, metric):
                    if len({json.dumps(g.get(k), sort_keys=True) for g in grid}) > 1}
         means = [c[0].mean for c in candidates]
         rows.append(GridRow(
-            study, task, mt, train, evals, len(candidates), sum(len(c[2]) for c in candidates),
+            study, task, protocol, mt, train, evals, len(candidates), sum(len(c[2]) for c in candidates),
             best, varying, sel, summarize(r.mean_value("test", metric) for r in rs),
             min(means), max(means), statistics.stdev(means) if len(means) > 1 else None))
-    return sorted(rows, key=lambda g: (g.study, g.task, model_type_order(g.model_type),
+    return sorted(rows, key=lambda g: (g.study, g.task, g.selection, model_type_order(g.model_type),
                                        train_set_order(g.train_langs), g.eval_langs))
 
 
