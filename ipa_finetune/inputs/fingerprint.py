@@ -15,12 +15,10 @@ with "data" holding the splits the run reads: a local file's size and sha256, a 
 split's files, or the `datasets` fingerprint of hub data in the HF cache. Paths and names are
 recorded but are not identity: a checkpoint moved elsewhere with the same bytes is the same input.
 """
-import os
-
+from ..config.selection import selection_of
 from ..errors import DataError, UserError
 from .hashing import file_sha256, files_sha256
-from ..config.selection import selection_of
-from .sources import is_saved_dataset, roles_of, saved_split_files, split_files, split_names, where
+from .sources import local_split, roles_of, split_names, where
 
 NOT_IDENTITY = ("path", "name")  # where an input is and what it is called, not what it is
 SHORT = 12                       # hex digits of a hash shown to people
@@ -48,7 +46,7 @@ def hub_split(spec, split, cache_dir):
             _hubs[key] = datasets.load_dataset(spec.dataset, spec.subset, cache_dir=cache_dir)
         except Exception as e:  # not in the cache, a bad subset, ...
             msg = " ".join(str(e).split())[:300]
-            raise DataError(f"{where(spec)}: a hub name, but not loadable from the HF cache {cache_dir} "
+            raise DataError(f"{where(spec)}: cannot load: a hub name, but not in the HF cache {cache_dir} "
                             f"({type(e).__name__}: {msg}); jobs run offline: download it there once, "
                             "or give a local path") from None
     if split not in _hubs[key]:
@@ -60,15 +58,10 @@ def _split_data(spec, split, cache_dir):
     """The data fingerprint of one split (DataError when it is missing)."""
     if not spec.is_local:
         return {"fingerprint": hub_split(spec, split, cache_dir)._fingerprint}
-    if not os.path.exists(spec.dataset):
-        raise DataError(f"{where(spec)}: local path {spec.dataset} does not exist")
-    if is_saved_dataset(spec):
-        folder, named = saved_split_files(spec, split)
-        return files_sha256(named, cache_dir, folder)
-    files = split_files(spec, spec.dataset)
-    if split not in files:
-        raise DataError(f"{where(spec, split)}: no such split; the dataset has {sorted(files)}")
-    return file_sha256(files[split], cache_dir)
+    source = local_split(spec, split)
+    if source.saved_files is not None:
+        return files_sha256(source.saved_files, cache_dir, source.path)
+    return file_sha256(source.path, cache_dir)
 
 
 def dataset_entry(spec, columns):

@@ -5,6 +5,7 @@ a split reads.
     split_files(spec, spec.dataset)         # {"train": ".../train.jsonl", ...}: a file or a folder
     split_names(spec, ["train", "eval"])     # {"train": "train", "eval": "validation"}
 """
+import dataclasses
 import json
 import os
 
@@ -33,6 +34,26 @@ def roles_of(lang, train_langs, eval_langs, selection):
     monitored = monitored_languages(selection, train_langs, eval_langs)
     return (["train"] if lang in train_langs else []) + (
         ["eval", "test"] if lang in eval_langs else ["eval"] if lang in monitored else [])
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalSplit:
+    """Where one split of a local dataset is: a data file, or a save_to_disk folder and its files."""
+    path: str                  # the data file, or the split's save_to_disk folder
+    saved_files: list | None   # [(name, path)] of a save_to_disk split (saved_split_files), else None
+
+
+def local_split(spec, split):
+    """The LocalSplit of `split` of a local dataset; DataError when the path or the split is missing.
+    The one rule the fingerprints, the pre-flight check and the loader share."""
+    if not os.path.exists(spec.dataset):
+        raise DataError(f"{where(spec)}: local path {spec.dataset} does not exist")
+    if is_saved_dataset(spec):
+        return LocalSplit(*saved_split_files(spec, split))
+    files = split_files(spec, spec.dataset)
+    if split not in files:
+        raise DataError(f"{where(spec, split)}: no such split; the dataset has {sorted(files)}")
+    return LocalSplit(files[split], None)
 
 
 def split_names(spec, roles):

@@ -20,7 +20,8 @@ import logging
 import os
 
 from ..errors import DataError
-from ..inputs.sources import builder_of, is_saved_dataset, split_files, split_names, where
+from ..inputs.fingerprint import hub_split
+from ..inputs.sources import builder_of, is_saved_dataset, local_split, split_names, where
 from .diagnose import load_error, not_utf8
 from .labels import label_encoder, validate_labels
 
@@ -73,37 +74,24 @@ def _quiet_datasets_errors():
 
 
 def _load(spec, splits, cache_dir):
-    """-> {split: Dataset} for the named splits; DataError naming what is missing or unreadable."""
+    """-> {split: Dataset} for the named splits; DataError naming what is missing or unreadable.
+    Where a split is comes from inputs.sources.local_split (the rule the fingerprints and the
+    pre-flight check use); hub data from the HF cache is loaded once per process (hub_split)."""
     import datasets
 
-    path = spec.dataset
-    if spec.is_local and not os.path.exists(path):
-        raise DataError(f"{where(spec)}: local path {path} does not exist")
-    saved = is_saved_dataset(spec)
-    files = split_files(spec, path) if spec.is_local and not saved else None
+    if not spec.is_local:
+        return {split: hub_split(spec, split, cache_dir) for split in splits}
+    located = {split: local_split(spec, split) for split in splits}
+    if not is_saved_dataset(spec):
+        return {split: _load_file(spec, split, source.path, cache_dir) for split, source in located.items()}
     try:
-        if saved:
-            source = datasets.load_from_disk(path)
-            if isinstance(source, datasets.Dataset):
-                source = {str(source.split or "train"): source}
-        elif files is None:
-            source = datasets.load_dataset(path, spec.subset, cache_dir=cache_dir)
-        else:
-            source = files
-        for split in splits:
-            if split not in source:
-                raise DataError(f"{where(spec, split)}: no such split; the dataset has {sorted(source)}")
-        if files is not None:
-            return {split: _load_file(spec, split, files[split], cache_dir) for split in splits}
-        return {split: source[split] for split in splits}
-    except DataError:
-        raise
-    except Exception as e:  # parse errors, a hub name not in the cache, ...
+        saved = datasets.load_from_disk(spec.dataset)
+    except Exception as e:  # a damaged save_to_disk folder
         msg = " ".join(str(e).split())[:400]
-        hint = "" if spec.is_local else (
-            f" (a hub name: it must already be in the HF cache {cache_dir}, since jobs run offline; "
-            "download it there once, or give a local path)")
-        raise DataError(f"{where(spec)}: cannot load: {type(e).__name__}: {msg}{hint}") from None
+        raise DataError(f"{where(spec)}: cannot load: {type(e).__name__}: {msg}") from None
+    if isinstance(saved, datasets.Dataset):
+        saved = {str(saved.split or "train"): saved}
+    return {split: saved[split] for split in splits}
 
 
 def _check_columns(ds, spec, split, features):
@@ -133,8 +121,8 @@ def _check_text(ds, spec, split, columns):
         try:
             ds.data.column(col).validate(full=True)
         except pa.ArrowInvalid:  # found on the error path only: the file to name, when there is one
-            files = split_files(spec, spec.dataset) if spec.is_local and not is_saved_dataset(spec) else {}
-            raise not_utf8(spec, split, files.get(split), col) from None
+            path = local_split(spec, split).path if spec.is_local and not is_saved_dataset(spec) else None
+            raise not_utf8(spec, split, path, col) from None
 
 
 def load_language(spec, model_type, roles, cache_dir):

@@ -27,8 +27,7 @@ from ..errors import CheckpointError, DataError, InputProblems, UserError
 from ..files import write_json_atomic
 from ..inputs.fingerprint import hub_split
 from ..inputs.hashing import CACHE_FOLDER, file_sha256
-from ..inputs.sources import (builder_of, is_saved_dataset, roles_of, saved_split_files, split_files,
-                              split_names, where)
+from ..inputs.sources import builder_of, local_split, roles_of, split_names, where
 from .diagnose import bad_json, first_bad_utf8, not_utf8
 from .tokenization import coverage_problem, tokenizer_backend
 
@@ -98,16 +97,11 @@ def _split_columns(spec, split, cache_dir):
     """The columns of one split of a dataset; UserError when the dataset or the split is missing."""
     if not spec.is_local:
         return hub_split(spec, split, cache_dir).column_names
-    if not os.path.exists(spec.dataset):
-        raise UserError(f"{where(spec)}: local path {spec.dataset} does not exist")
-    if is_saved_dataset(spec):
-        folder, _ = saved_split_files(spec, split)
-        with open(os.path.join(folder, "dataset_info.json"), encoding="utf-8") as f:
+    source = local_split(spec, split)
+    if source.saved_files is not None:
+        with open(os.path.join(source.path, "dataset_info.json"), encoding="utf-8") as f:
             return list((json.load(f).get("features") or {}))
-    files = split_files(spec, spec.dataset)
-    if split not in files:
-        raise UserError(f"{where(spec, split)}: no such split; the dataset has {sorted(files)}")
-    return _file_columns(spec, split, files[split], cache_dir)
+    return _file_columns(spec, split, source.path, cache_dir)
 
 
 def _checkpoint_vocab_size(model, cache_dir):
