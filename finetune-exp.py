@@ -15,7 +15,7 @@ and exits with 128 + the signal number (143 for SIGTERM) without writing results
 import argparse
 import sys
 
-from ipa_finetune.cli import exit_on_user_error, positive_int
+from ipa_finetune.cli import default_cpus, exit_on_user_error, positive_int
 from ipa_finetune.config.loader import add_config_arguments
 from ipa_finetune.config.study import study_from_args
 from ipa_finetune.inputs.fingerprint import shared_columns
@@ -82,7 +82,7 @@ def main(argv=None):
     from ipa_finetune.train import pipeline  # torch, transformers: only when there is work to do
 
     try:
-        pipeline.run(plan, cpus=args.cpus or experiment.default_cpus(), save_model=args.save_model,
+        pipeline.run(plan, cpus=args.cpus or default_cpus(), save_model=args.save_model,
                      fresh=args.force)
     except pipeline.Interrupted as stopped:  # already logged; the checkpoint is the resume point
         return stopped.exit_code

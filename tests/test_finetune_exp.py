@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import CLASSES, write_tiny_study
+from ipa_finetune.cli import default_cpus
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
 from ipa_finetune.train import experiment
@@ -144,9 +145,9 @@ def test_stop_on_signal_saves_inside_an_epoch_and_lets_a_finished_epoch_evaluate
 
 def test_default_cpus_follows_slurm(monkeypatch):
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
-    assert experiment.default_cpus() == 3
+    assert default_cpus() == 3
     monkeypatch.delenv("SLURM_CPUS_PER_TASK")
-    assert experiment.default_cpus() == len(os.sched_getaffinity(0))
+    assert default_cpus() == len(os.sched_getaffinity(0))
 
 
 def test_unknown_language_is_a_one_line_error(tiny_study):

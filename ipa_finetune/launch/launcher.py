@@ -27,7 +27,7 @@ import sys
 
 from tqdm import tqdm
 
-from ..cli import PROJECT_ROOT
+from ..cli import PROJECT_ROOT, usable_cpus
 from ..config.reading import find_config_file
 from ..config.schema import SEED, SLURM_TIME
 from ..config.selection import selection_of
@@ -381,7 +381,7 @@ def write_scripts(to_run, latest, setup, by_name):
 
 def run_here(written, settings):
     """--local: every job here, one after another; the failures listed at the end (exit 1)."""
-    cpus = min(settings.cpus, len(os.sched_getaffinity(0)))  # one job at a time: at most all cores
+    cpus = min(settings.cpus, usable_cpus())  # one job at a time: at most all cores
     if cpus < settings.cpus:
         print(f"note: --local runs each job with {cpus} CPUs (all this machine has), not {settings.cpus}")
     jobs = written.jobs

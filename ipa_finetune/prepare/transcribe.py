@@ -14,10 +14,10 @@ does not install (a program or a dictionary downloaded at first use), so they ar
 import concurrent.futures
 import math
 import multiprocessing
-import os
 import signal
 import time
 
+from ..cli import default_cpus
 from ..config.schema import did_you_mean, show
 from ..errors import ConfigError, DataError, UserError
 from .ipa_cache import IPACache
@@ -84,9 +84,7 @@ def check_code(code, where):
 
 def default_workers():
     """CPUs this process may use (Slurm's allocation inside a job), at most MAX_DEFAULT_WORKERS."""
-    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    cpus = int(slurm) if slurm.isdigit() and int(slurm) > 0 else len(os.sched_getaffinity(0))
-    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+    return max(1, min(default_cpus(), MAX_DEFAULT_WORKERS))
 
 
 # ----------------------------------------------------------------------------- one process

@@ -155,15 +155,3 @@ def start_fresh(plan):
         os.remove(plan.results_file)
     for sub in (BEST_MODEL_DIR, CHECKPOINTS_DIR, PREDICTIONS_DIR):
         shutil.rmtree(os.path.join(plan.run_dir, sub), ignore_errors=True)
-
-
-def default_cpus():
-    """CPUs this process may use: Slurm's allocation when inside a job (torch would otherwise use
-    every core of the node), else the cores this process is allowed to run on."""
-    slurm = os.environ.get("SLURM_CPUS_PER_TASK")
-    if slurm and slurm.isdigit() and int(slurm) > 0:
-        return int(slurm)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
