@@ -143,24 +143,33 @@ def curves_section(curves, digits=3):
     return "\n".join(out + [""])
 
 
+def job_counts(jobs, n_manifests):
+    """`N jobs from M manifest(s): a finished, b running, ...`: the status line of the report and of
+    --status."""
+    counts = ", ".join(f"{sum(j.state == s for j in jobs)} {s}" for s in STATES)
+    return f"{len(jobs)} jobs from {n_manifests} manifest(s): {counts}."
+
+
+def log_tails(jobs, problems=()):
+    """The end of each job's log that has one (failed and unknown jobs), then the manifest lines that
+    were skipped."""
+    out = []
+    for j in jobs:
+        if j.log_tail:
+            out += [f"Log of {j.job_name or j.run_id} ({j.job_id}, {j.state}): `{j.log}`", "", "```",
+                    *j.log_tail, "```", ""]
+    return out + [f"- skipped manifest line {p.path}: {p.reason}" for p in problems]
+
+
 def status_section(report):
     jobs = report.jobs
-    counts = {s: sum(j.state == s for j in jobs) for s in STATES}
-    summary = ", ".join(f"{counts[s]} {s}" for s in STATES)
-    out = ["## Job status", "", f"{len(jobs)} jobs from {len(report.manifests)} manifest(s): "
-           f"{summary}.", ""]
+    out = ["## Job status", "", job_counts(jobs, len(report.manifests)), ""]
     todo = [j for j in jobs if j.state != "finished"]
     if todo:
         out += [table(["state", "job id", "job name", "run id", "detail", "script"],
                       [[j.state, j.job_id, j.job_name, j.run_id, j.detail, j.script] for j in todo]),
                 ""]
-    for j in todo:
-        if j.log_tail:
-            out += [f"Log of {j.job_name or j.run_id} ({j.state}): `{j.log}`", "", "```",
-                    *j.log_tail, "```", ""]
-    for p in report.manifest_problems:
-        out.append(f"- skipped manifest line {p.path}: {p.reason}")
-    return "\n".join(out + [""])
+    return "\n".join(out + log_tails(todo, report.manifest_problems) + [""])
 
 
 def provenance_section(report):
