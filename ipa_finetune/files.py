@@ -14,7 +14,8 @@ from .errors import UserError
 SHARED_MODE = 0o666  # results and reports are meant to be shared (masked by the umask)
 
 
-def _umask():
+def current_umask():
+    """The process umask (read by setting it, then put back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -29,7 +30,7 @@ def write_atomic(path, write, mode=SHARED_MODE):
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
     os.close(fd)
     try:
-        os.chmod(tmp, mode & ~_umask())  # mkstemp makes 0600 files
+        os.chmod(tmp, mode & ~current_umask())  # mkstemp makes 0600 files
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

@@ -38,7 +38,8 @@ from ..train import preflight
 from . import array_launch, templates
 from . import jobs as jobs_mod
 from .changes import input_changes, shared_column_warnings
-from .manifest import append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest
+from .manifest import (append_manifest, default_output_dir, latest_per_run, manifest_entry, manifest_path,
+                       read_manifest)
 from .report_job import submit_report, write_report_script
 from .slurm import FINAL_STATES, SubmitError, queue_states, sbatch
 
@@ -182,10 +183,6 @@ def plan_line(what, setup):
     """`<what> x <n> model types (<names>)`: the line a launcher starts with."""
     types = setup.model_types
     return f"{what} x {len(types)} model types ({', '.join(types)})"
-
-
-def default_output_dir(cfg):
-    return os.path.join(cfg["paths"]["jobs_dir"], cfg["study"])
 
 
 # ----------------------------------------------------------------------------- manifest

@@ -16,6 +16,11 @@ import os
 MANIFEST = "manifest.jsonl"
 
 
+def default_output_dir(cfg):
+    """Where a study's job scripts, logs and manifest go without --output-dir: jobs_dir/<study>."""
+    return os.path.join(cfg["paths"]["jobs_dir"], cfg["study"])
+
+
 def manifest_path(output_dir):
     return os.path.join(output_dir, MANIFEST)
 

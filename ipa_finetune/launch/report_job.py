@@ -14,7 +14,7 @@ import os
 import shlex
 
 from ..files import write_text_atomic
-from .manifest import append_manifest, log_path, manifest_path, report_entry
+from .manifest import append_manifest, default_output_dir, log_path, manifest_path, report_entry
 from .options import report_job_options
 from .slurm import SubmitError, sbatch
 
@@ -53,9 +53,8 @@ def report_sbatch_options(cfg, job_name, log, depends_on):
 def write_report_script(setup, fields):
     """The report job's script in the output folder; returns (path, report.md path)."""
     cfg, output_dir = setup.cfg, setup.settings.output_dir
-    default_dir = os.path.join(cfg["paths"]["jobs_dir"], cfg["study"])
     manifest = None
-    if os.path.realpath(output_dir) != os.path.realpath(default_dir):
+    if os.path.realpath(output_dir) != os.path.realpath(default_output_dir(cfg)):
         manifest = manifest_path(output_dir)
     script = os.path.join(output_dir, f"{cfg['study']}-report.sh")
     write_text_atomic(script, report_script(fields, setup.config_files, report_dir(cfg), manifest),

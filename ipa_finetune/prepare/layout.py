@@ -8,12 +8,10 @@ named otherwise. Every column a model type reads must be written: a text, IPA or
 """
 import dataclasses
 
-
-DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".arrow", ".txt")
-
-
+from ..config.database import DATA_FILE_SUFFIXES
 from ..config.schema import show
 from ..errors import ConfigError, UserError
+
 
 @dataclasses.dataclass
 class Layout:
@@ -84,7 +82,7 @@ def layout_of(spec, entry, where):
     if "ipa" not in entry:
         raise ConfigError(f'{where} has no "ipa" key: add "ipa": {{"epitran": "<code>"}} (e.g. rus-Cyrl, '
                           "pol-Latn) to say how prepare-data.py transcribes its text")
-    if not spec.is_local or spec.dataset.lower().endswith(DATA_SUFFIXES):
+    if not spec.is_local or spec.dataset.lower().endswith(DATA_FILE_SUFFIXES):
         raise ConfigError(f"{where}: dataset = {show(entry['dataset'])} is not a local folder; "
                           "prepare-data.py writes one file per split into the folder the entry names, "
                           "e.g. \"./data/<name>\"")

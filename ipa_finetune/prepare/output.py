@@ -15,6 +15,7 @@ PREPARE_FILE = "prepare.json"
 
 
 from ..errors import UserError
+from ..files import current_umask, write_json_atomic
 
 def check_target(folder, force):
     """Raise UserError when `folder` holds something and --force was not given."""
@@ -74,9 +75,7 @@ def write_folder(folder, file_format, splits, label_column, record, force):
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.tmp-", dir=parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the data is meant to be shared
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; the data is meant to be shared
         for split, columns in splits.items():
             path = os.path.join(tmp, f"{split}.{file_format}")
             if file_format == "parquet":
@@ -84,9 +83,7 @@ def write_folder(folder, file_format, splits, label_column, record, force):
             else:
                 _write_jsonl(path, columns)
             _fsync(path)
-        with open(os.path.join(tmp, PREPARE_FILE), "w", encoding="utf-8") as f:
-            f.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-        _fsync(os.path.join(tmp, PREPARE_FILE))
+        write_json_atomic(os.path.join(tmp, PREPARE_FILE), record)
         _swap(tmp, folder, force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename

@@ -79,11 +79,8 @@ def _parse_input(value, splits):
 # ----------------------------------------------------------------------------- reading
 
 def sha256_of(path):
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _header(source):

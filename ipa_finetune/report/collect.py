@@ -10,7 +10,7 @@ import os
 import statistics
 from dataclasses import dataclass, field
 
-from ..runs import READABLE_SCHEMAS, RESULTS_FILE
+from ..runs import READABLE_SCHEMAS, RESULTS_FILE, canonical
 
 SPLITS = ("eval", "test")
 
@@ -33,18 +33,22 @@ class Run:
     metrics: dict             # language -> split -> metric -> value
     data: dict = field(repr=False)  # the whole parsed file
 
-    @property
-    def setting(self):
-        """Canonical JSON of what makes runs replicates of one experiment: the hyperparameters
-        without the seed, plus (as the run id does) the datasets and the model type's entry
-        (checkpoint and tokenizer names), so that runs on other data or another checkpoint are
-        never averaged as seeds. Both are left out when the file lacks them."""
+    def setting_identity(self):
+        """What makes runs replicates of one experiment: the hyperparameters without the seed, plus
+        (as the run id does) the datasets and the model type's entry (checkpoint and tokenizer
+        names), so that runs on other data or another checkpoint are never averaged as seeds. Both
+        are left out when the file lacks them."""
         ident = {k: v for k, v in self.hyperparameters.items() if k != "seed"}
         model = ((self.data.get("config") or {}).get("model_types") or {}).get(self.model_type)
         for key, value in (("datasets", self.data.get("datasets")), ("model", model)):
             if value:
                 ident[key] = value
-        return json.dumps(ident, sort_keys=True, separators=(",", ":"))
+        return ident
+
+    @property
+    def setting(self):
+        """setting_identity() as canonical JSON: a dictionary key."""
+        return canonical(self.setting_identity())
 
     def value(self, lang, split, metric):
         """The metric as a float, or None when the file has no finite number there."""

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..config.selection import selection_of
+from ..runs import canonical
 from .tables import choose_setting, lang_label, model_type_order, summarize
 
 
@@ -39,9 +40,9 @@ class Curve:
 
 
 def _setting_without_size(run):
-    ident = json.loads(run.setting)
+    ident = run.setting_identity()
     ident.pop("train_samples", None)
-    return run.eval_langs, json.dumps(ident, sort_keys=True)
+    return run.eval_langs, canonical(ident)
 
 
 def _examples(runs):

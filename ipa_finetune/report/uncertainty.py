@@ -162,6 +162,8 @@ def cell_interval(x_runs, b_runs, lang, split, metric, resamples=RESAMPLES, key=
     except NoPredictions as e:
         return Interval(None, None, reason=str(e))
     gold = xs[0][0]
+    if len(gold) == 0:
+        return Interval(None, None, reason=f"no {split} examples for {lang}")
     for labels, _, probs in xs + bs:
         if len(labels) != len(gold) or not np.array_equal(labels, gold):
             return Interval(None, None, reason=f"the runs' {split} predictions for {lang} are not of "
@@ -169,8 +171,6 @@ def cell_interval(x_runs, b_runs, lang, split, metric, resamples=RESAMPLES, key=
                                                "rows, or other gold labels)")
         if probs.shape[1] != xs[0][2].shape[1]:
             return Interval(None, None, reason="the runs' predictions have different class counts")
-    if len(gold) == 0:
-        return Interval(None, None, reason=f"no {split} examples for {lang}")
     diffs = paired_bootstrap(xs, bs, metric, resamples, _cell_seed(key))
     return interval(diffs, len(gold))
 
