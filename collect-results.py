@@ -16,8 +16,8 @@ import sys
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least
 from ipa_finetune.errors import UserError
-from ipa_finetune.launch.manifest import find_manifests
-from ipa_finetune.launch.slurm import Lookup
+from ipa_finetune.manifest import find_manifests
+from ipa_finetune.slurm import Lookup
 from ipa_finetune.report import build
 from ipa_finetune.report.collect import SPLITS
 from ipa_finetune.report.status import job_statuses

@@ -51,13 +51,13 @@ def write_jsonl(folder, split, rows):
 
 def build_tokenizer(root, size):
     """A byte-level BPE (what nanoGPT users train) on the synthetic text, loaded by the project's
-    ipa_finetune.train.tokenization.load_tokenizer (a fresh instance per call: a tokenizer called with
+    ipa_finetune.inputs.tokenizer.load_tokenizer (a fresh instance per call: a tokenizer called with
     padding="max_length" keeps that setting, which changes its cache fingerprint). Its ids stay below
     the model's vocab_size."""
     from tokenizers import ByteLevelBPETokenizer
 
     from ipa_finetune.config.study import ModelSpec
-    from ipa_finetune.train.tokenization import load_tokenizer
+    from ipa_finetune.inputs.tokenizer import load_tokenizer
 
     prefix = os.path.join(root, "tokenizers")
     if not os.path.exists(os.path.join(prefix, "bench-vocab.json")):
@@ -83,7 +83,7 @@ def dataset_spec(folder):
 def project_dataset(folder, tokenizer, max_length, cache_dir):
     """The train split through the project's pipeline: load_language + encode (cached map)."""
     from ipa_finetune.train import data
-    from ipa_finetune.train.tokenization import tokenizer_fingerprint
+    from ipa_finetune.inputs.tokenizer import tokenizer_fingerprint
 
     spec = dataset_spec(folder)
     split, raw = data.load_language(spec, "normal", ["train"], cache_dir)["train"]
@@ -109,7 +109,7 @@ def time_preprocessing(root, size):
     project's pipeline, with an empty HF cache (cold) and again with the cache the first pass wrote
     (warm: what the jobs of a grid and a resumed job see)."""
     from ipa_finetune.train import data
-    from ipa_finetune.train.tokenization import tokenizer_fingerprint
+    from ipa_finetune.inputs.tokenizer import tokenizer_fingerprint
 
     folder = write_jsonl(os.path.join(root, "preprocess"), "train",
                          synthetic_rows(size.preprocess_examples, 7, size, 4 * size.block_size))

@@ -290,7 +290,7 @@ def wait_for_jobs(job_ids, timeout=300, env=None):
     """{job id: final JobState} once every job (plain or array task "A_i") has ended, polling
     scontrol (of the cluster `env`'s SLURM_CONF names); cancels whatever still runs after `timeout`
     s, so that a test never leaves jobs behind."""
-    from ipa_finetune.launch.slurm import PENDING_STATES, RUNNING_STATES
+    from ipa_finetune.slurm import PENDING_STATES, RUNNING_STATES
 
     deadline, states = time.time() + timeout, {}
     while time.time() < deadline:

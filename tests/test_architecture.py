@@ -1,6 +1,7 @@
 """The import direction of docs/architecture.md, read from the code (an ast walk, nothing imported):
 scripts -> ipa_finetune -> hf_wrapper.py -> model.py -> torch, and inside the package each layer
-imports only the layers below it (or its own folder), with no circle anywhere."""
+imports only the layers below it (or its own folder), the pipelines never import each other, and no
+circle anywhere."""
 import ast
 import os
 
@@ -8,16 +9,16 @@ from ipa_finetune.cli import PROJECT_ROOT
 
 PACKAGE = "ipa_finetune"
 # Layers of the package, lowest first: a module may import a strictly lower layer or its own folder.
+# The last layer is the four pipelines: siblings, each importing only the shared layers below.
 LAYERS = (
     ("ipa_finetune.errors",),
     ("ipa_finetune.cli",),
     ("ipa_finetune.files",),
     ("ipa_finetune.config",),
+    ("ipa_finetune.checkpoint",),
     ("ipa_finetune.inputs",),
-    ("ipa_finetune.checkpoint", "ipa_finetune.runs"),
-    ("ipa_finetune.train", "ipa_finetune.prepare"),
-    ("ipa_finetune.launch",),
-    ("ipa_finetune.report",),
+    ("ipa_finetune.runs", "ipa_finetune.predictions", "ipa_finetune.manifest", "ipa_finetune.slurm"),
+    ("ipa_finetune.prepare", "ipa_finetune.train", "ipa_finetune.launch", "ipa_finetune.report"),
 )
 # model.py is nanoGPT's file: copied out alone, it must still work.
 MODEL_MAY_IMPORT = {"torch", "math", "inspect", "dataclasses"}
@@ -86,7 +87,12 @@ def import_problems(root):
             if not name.startswith(PACKAGE + ".") or not dep.startswith(PACKAGE + "."):
                 continue
             mine, theirs = layer_of(name), layer_of(dep)
-            if folder_of(name) != folder_of(dep) and (mine is None or theirs is None or theirs >= mine):
+            if folder_of(name) == folder_of(dep):
+                continue
+            if mine == theirs == len(LAYERS) - 1:
+                problems.append(f"{name} imports {dep}: pipelines are siblings; move what they share "
+                                "into the shared layer")
+            elif mine is None or theirs is None or theirs >= mine:
                 problems.append(f"{name} (layer {mine}) imports {dep} (layer {theirs}): against the "
                                 "direction")
     problems += [f"circle: {' -> '.join(c)}" for c in circles(graph)]
@@ -123,7 +129,7 @@ def test_the_project_imports_one_way():
     assert import_problems(PROJECT_ROOT) == []
 
 
-def test_the_check_finds_a_back_up_import_and_a_circle(tmp_path):
+def test_the_check_finds_a_back_up_import_a_sibling_import_and_a_circle(tmp_path):
     """The checker itself, on a small tree that breaks each rule once."""
     files = {
         "model.py": "import torch\nimport os\n",                                  # os: not allowed
@@ -134,6 +140,8 @@ def test_the_check_finds_a_back_up_import_and_a_circle(tmp_path):
         "ipa_finetune/report/__init__.py": "",
         "ipa_finetune/report/tables.py": "from . import plots\n",
         "ipa_finetune/report/plots.py": "def f():\n    from .tables import x\n",  # a circle
+        "ipa_finetune/launch/__init__.py": "",
+        "ipa_finetune/launch/jobs.py": "from ..report import plots\n",           # a sibling pipeline
     }
     for rel, text in files.items():
         path = tmp_path / rel
@@ -145,7 +153,9 @@ def test_the_check_finds_a_back_up_import_and_a_circle(tmp_path):
     assert any(p.startswith("ipa_finetune.files (layer 2) imports ipa_finetune.report.tables") for p in problems)
     assert "circle: ipa_finetune.report.plots -> ipa_finetune.report.tables -> ipa_finetune.report.plots" \
         in problems
-    assert len(problems) == 4, problems
+    assert "ipa_finetune.launch.jobs imports ipa_finetune.report.plots: pipelines are siblings; move what " \
+        "they share into the shared layer" in problems
+    assert len(problems) == 5, problems
 
 
 def test_no_module_is_long():

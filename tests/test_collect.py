@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import require_slurm, run_script
-from ipa_finetune.launch import slurm
+from ipa_finetune import slurm
 from ipa_finetune.report import build, collect, status, tables
 from ipa_finetune.report.markdown import render_report
 

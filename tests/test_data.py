@@ -10,7 +10,7 @@ from ipa_finetune.train import data
 from ipa_finetune.config.database import DatasetSpec
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import DataError
-from ipa_finetune.train.tokenization import load_tokenizer, tokenizer_fingerprint
+from ipa_finetune.inputs.tokenizer import load_tokenizer, tokenizer_fingerprint
 
 
 def make_spec(dataset, **kw):

@@ -14,7 +14,7 @@ from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, UserError
 from ipa_finetune.files import write_json_atomic
 from ipa_finetune.launch import arrays, jobs, options, templates
-from ipa_finetune.launch.manifest import log_path
+from ipa_finetune.manifest import log_path
 from ipa_finetune.train import experiment
 
 STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")

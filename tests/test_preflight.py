@@ -14,7 +14,7 @@ from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
 from ipa_finetune.launch import jobs
 from ipa_finetune.train import data
-from ipa_finetune.train.tokenization import BYTE_SYMBOLS, check_bpe_files
+from ipa_finetune.inputs.tokenizer import BYTE_SYMBOLS, check_bpe_files
 from test_trust import own_inputs, repretrain, replace_line, with_paths
 
 GRID = os.path.join(PROJECT_ROOT, "config", "grid-search.json")  # the spec's grid: 27 points

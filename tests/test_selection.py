@@ -15,7 +15,8 @@ from conftest import CLASSES, SCRIPTS, one_line_error, run_script, write_tiny_st
 from ipa_finetune.checkpoint import load_classifier
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError
-from ipa_finetune.train import experiment, predictions
+from ipa_finetune import predictions
+from ipa_finetune.train import experiment
 
 EPOCHS = 2
 # name -> (model type, extra config): one run per protocol; "last" also runs the random-init control

@@ -11,8 +11,9 @@ from ipa_finetune import runs
 from ipa_finetune.cli import PROJECT_ROOT
 from ipa_finetune.config.study import load_study
 from ipa_finetune.files import write_json_atomic
-from ipa_finetune.launch import jobs, launcher, slurm
-from ipa_finetune.launch.manifest import manifest_path, read_manifest
+from ipa_finetune import slurm
+from ipa_finetune.launch import jobs, launcher
+from ipa_finetune.manifest import manifest_path, read_manifest
 
 STUDY = os.path.join(PROJECT_ROOT, "config", "finetune-rus-pol-sentiment.json")
 GRID = os.path.join(PROJECT_ROOT, "config", "grid-search.json")

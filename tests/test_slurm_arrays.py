@@ -15,8 +15,8 @@ import pytest
 from conftest import require_slurm, run_script, slurm_job, wait_for_jobs
 from ipa_finetune import runs
 from ipa_finetune.cli import PROJECT_ROOT
-from ipa_finetune.launch.manifest import manifest_path, read_manifest
-from ipa_finetune.launch.slurm import FORGOTTEN
+from ipa_finetune.manifest import manifest_path, read_manifest
+from ipa_finetune.slurm import FORGOTTEN
 from ipa_finetune.report.status import job_statuses
 
 LOCAL_SLURM = os.path.join(PROJECT_ROOT, "scripts", "local-slurm.sh")

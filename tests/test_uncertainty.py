@@ -13,7 +13,7 @@ from test_collect import write_run
 from ipa_finetune.report import build, collect, plots, tables, uncertainty
 from ipa_finetune.report.curves import learning_curves
 from ipa_finetune.report.markdown import render_report
-from ipa_finetune.train.predictions import write_predictions
+from ipa_finetune.predictions import write_predictions
 
 CLASSES = 3
 

@@ -1,1 +1,2 @@
-"""A run's inputs by content: checkpoint, tokenizer, datasets. See fingerprint.py."""
+"""A run's inputs (checkpoint, tokenizer, datasets): where each split is (sources), what they are by
+content (hashing, fingerprint), whether they can run (preflight, diagnose), the tokenizer (tokenizer)."""

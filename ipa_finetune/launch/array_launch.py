@@ -15,8 +15,8 @@ from ..files import write_json_atomic, write_text_atomic
 from . import arrays, templates
 from .arrays import array_spec
 from .jobs import hyperparameter_config
-from .manifest import append_manifest, array_task_entry, manifest_path
-from .slurm import SubmitError, max_array_size, sbatch
+from ..manifest import append_manifest, array_task_entry, manifest_path
+from ..slurm import SubmitError, max_array_size, sbatch
 
 
 def plan(to_run, latest, setup):

@@ -22,7 +22,7 @@ import os
 import shlex
 
 from ..errors import UserError
-from .manifest import log_path
+from ..manifest import log_path
 
 # Slurm's default MaxArraySize (indices 0..1000), assumed when `scontrol show config` cannot be read.
 DEFAULT_MAX_ARRAY_SIZE = 1001

@@ -34,14 +34,14 @@ from ..config.selection import selection_of
 from ..config.study import study_from_args
 from ..errors import UserError
 from ..files import write_text_atomic
-from ..train import preflight
+from ..inputs import preflight
 from . import array_launch, templates
 from . import jobs as jobs_mod
 from .changes import input_changes, shared_column_warnings
-from .manifest import (append_manifest, default_output_dir, latest_per_run, manifest_entry, manifest_path,
+from ..manifest import (append_manifest, default_output_dir, latest_per_run, manifest_entry, manifest_path,
                        read_manifest)
 from .report_job import submit_report, write_report_script
-from .slurm import FINAL_STATES, SubmitError, queue_states, sbatch
+from ..slurm import FINAL_STATES, SubmitError, queue_states, sbatch
 
 DEFAULT_MAX_JOBS = 100
 

@@ -14,9 +14,9 @@ import os
 import shlex
 
 from ..files import write_text_atomic
-from .manifest import append_manifest, default_output_dir, log_path, manifest_path, report_entry
+from ..manifest import append_manifest, default_output_dir, log_path, manifest_path, report_entry
 from .options import report_job_options
-from .slurm import SubmitError, sbatch
+from ..slurm import SubmitError, sbatch
 
 REPORT_TIME = "00:15:00"   # minutes of work at most, also for thousands of runs
 REPORT_MEM = "2G"          # python + matplotlib peak well under 1 GB; some clusters default to less

@@ -17,7 +17,7 @@ import string
 from ..config.schema import GRID_ONLY_TEMPLATE_FIELDS, JOB_TEMPLATE_FIELDS
 from ..errors import UserError
 from ..files import find_file
-from .manifest import log_path
+from ..manifest import log_path
 from .options import sbatch_lines
 
 ARRAY_FIELDS = ("array", "array_task")  # what a template needs to run as a job array

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..files import write_text_atomic
-from ..launch.manifest import latest_per_run, read_manifest
-from ..launch.slurm import job_state
+from ..manifest import latest_per_run, read_manifest
+from ..slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
 from .lineage import provenance_rows, select_inputs
 from .status import job_statuses

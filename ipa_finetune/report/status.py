@@ -3,15 +3,15 @@
 Once Slurm has forgotten a job (MinJobAge), its log says how it ended: Slurm's "CANCELLED AT ...
 DUE TO TIME LIMIT" line, finetune-exp.py's "interrupted at step N", a traceback.
 
-    jobs = job_statuses(entries)               # entries: launch.manifest.read_manifest's, latest per run
-    jobs = job_statuses(entries, Lookup())     # squeue/sacct asked once for all jobs (launch.slurm)
+    jobs = job_statuses(entries)               # entries: manifest.read_manifest's, latest per run
+    jobs = job_statuses(entries, Lookup())     # squeue/sacct asked once for all jobs (ipa_finetune.slurm)
 """
 import datetime
 import os
 import re
 from dataclasses import dataclass
 
-from ..launch.slurm import FORGOTTEN, PENDING_STATES, RUNNING_STATES, hms, job_state
+from ..slurm import FORGOTTEN, PENDING_STATES, RUNNING_STATES, hms, job_state
 from ..runs import RESULTS_FILE
 from .collect import ResultError, load_run
 
@@ -112,7 +112,7 @@ def log_elapsed(path):
 
 def job_statuses(entries, slurm=job_state, log_lines=15):
     """Status of each manifest entry: finished when its run dir holds a valid results.json;
-    otherwise the Slurm state (via `slurm(job_id)`; a launch.slurm.Lookup is asked for all jobs at
+    otherwise the Slurm state (via `slurm(job_id)`; a slurm.Lookup is asked for all jobs at
     once), or how its log says it ended when Slurm forgot it; with the log's tail for failed and
     unknown jobs, and the elapsed time where Slurm, results.json or the log tell it."""
     if hasattr(slurm, "prefetch"):

@@ -1,7 +1,7 @@
 """Paired bootstrap confidence intervals for the report's difference cells: model type X minus a
 baseline B (e.g. ipa - normal) on the same train set, eval language and split.
 
-One cell, from the runs' saved predictions (ipa_finetune.train.predictions), R resamples:
+One cell, from the runs' saved predictions (ipa_finetune.predictions), R resamples:
 
     for r in 1..R:
         draw n example indices with replacement: the SAME draw for X and for B (paired)
@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from ..train.predictions import read_predictions
+from ..predictions import read_predictions
 
 RESAMPLES = 2000   # at least 1,000; 2,000 keeps the 2.5/97.5 percentiles stable to about 0.002
 SEED = 0           # fixed: the same predictions always give the same interval

@@ -10,16 +10,15 @@ import json
 import os
 import shutil
 
-from .. import runs
+from .. import predictions, runs
 from ..config.schema import SEED
 from ..config.selection import selection_of
 from ..errors import ConfigError
 from ..inputs.fingerprint import run_inputs, short
-from . import preflight
+from ..inputs import preflight
 
 CHECKPOINTS_DIR = "checkpoints"   # Trainer checkpoints, one per epoch, deleted once results are written
 BEST_MODEL_DIR = "best_model"     # the best epoch's model + tokenizer, in HF format
-PREDICTIONS_DIR = "predictions"   # the kept model's predictions per eval language and split
 LOG_FILE = "train.log"
 
 
@@ -153,5 +152,5 @@ def start_fresh(plan):
     stays)."""
     if os.path.isfile(plan.results_file):
         os.remove(plan.results_file)
-    for sub in (BEST_MODEL_DIR, CHECKPOINTS_DIR, PREDICTIONS_DIR):
+    for sub in (BEST_MODEL_DIR, CHECKPOINTS_DIR, predictions.FOLDER):
         shutil.rmtree(os.path.join(plan.run_dir, sub), ignore_errors=True)

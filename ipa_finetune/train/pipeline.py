@@ -31,10 +31,10 @@ from ..config import selection
 from ..inputs.sources import roles_of
 from . import data, experiment
 from . import results as records
-from .predictions import write_predictions
+from ..predictions import write_predictions
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
-from .tokenization import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
+from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
 
 log = logging.getLogger("ipa_finetune")
 

@@ -1,5 +1,5 @@
 """The kept model's predictions, one file per evaluated language and split: what significance tests
-and error analysis need (the report's paired bootstrap reads them back).
+and error analysis need (train writes them; the report's paired bootstrap reads them back).
 
     <run_dir>/predictions/<lang>.<split>.jsonl      (.jsonl.gz above GZIP_ABOVE bytes)
 
@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from ..files import write_atomic
-from .experiment import PREDICTIONS_DIR as FOLDER
+from .files import write_atomic
 
+FOLDER = "predictions"     # in the run folder
 PROB_DIGITS = 6            # enough for a log-loss to 1e-6; more only makes the files bigger
 GZIP_ABOVE = 1 << 20       # bytes: files up to 1 MiB (about 15,000 rows of 3 classes) stay plain
                            # text for grep and head; bigger ones are gzipped (about 4x smaller)

@@ -25,11 +25,11 @@ import os
 
 from ..errors import CheckpointError, DataError, InputProblems, UserError
 from ..files import write_json_atomic
-from ..inputs.fingerprint import hub_split
-from ..inputs.hashing import CACHE_FOLDER, file_sha256
-from ..inputs.sources import builder_of, local_split, roles_of, split_names, where
+from .fingerprint import hub_split
+from .hashing import CACHE_FOLDER, file_sha256
+from .sources import builder_of, local_split, roles_of, split_names, where
 from .diagnose import bad_json, first_bad_utf8, not_utf8
-from .tokenization import coverage_problem, tokenizer_backend
+from .tokenizer import coverage_problem, tokenizer_backend
 
 # A passed check of a file is remembered by its sha256 (<hf_cache>/ipa_finetune-fingerprints/checked-*):
 # bump this when a check gets stricter, so that older passes no longer count.

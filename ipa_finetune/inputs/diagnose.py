@@ -10,7 +10,7 @@ import codecs
 import json
 
 from ..errors import DataError
-from ..inputs.sources import where
+from .sources import where
 
 CHUNK = 1 << 20
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 
-from ..errors import UserError
+from .errors import UserError
 
 # Slurm job states, grouped by what a user does next (squeue's %T and scontrol's JobState agree).
 PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",

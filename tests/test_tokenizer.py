@@ -1,4 +1,4 @@
-"""ipa_finetune.tokenization: both tokenizer forms, the end-of-document token, vocab coverage."""
+"""ipa_finetune.inputs.tokenizer: both tokenizer forms, the end-of-document token, vocab coverage."""
 import dataclasses
 import os
 
@@ -8,7 +8,7 @@ from tokenizers import ByteLevelBPETokenizer
 from conftest import EOS
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import CheckpointError, ConfigError
-from ipa_finetune.train.tokenization import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
+from ipa_finetune.inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
 
 SAMPLE = "kalo mine rusa tivoxx"
 
