@@ -10,7 +10,7 @@ import codecs
 import json
 
 from ..errors import DataError
-from .sources import where
+from .splits import where
 
 CHUNK = 1 << 20
 

@@ -18,7 +18,7 @@ recorded but are not identity: a checkpoint moved elsewhere with the same bytes 
 from ..config.selection import selection_of
 from ..errors import DataError, UserError
 from .hashing import file_sha256, files_sha256
-from .sources import local_split, roles_of, split_names, where
+from .splits import local_split, roles_of, split_names, where
 
 NOT_IDENTITY = ("path", "name")  # where an input is and what it is called, not what it is
 SHORT = 12                       # hex digits of a hash shown to people

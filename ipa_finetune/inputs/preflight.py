@@ -27,7 +27,7 @@ from ..errors import CheckpointError, DataError, InputProblems, UserError
 from ..files import write_json_atomic
 from .fingerprint import hub_split
 from .hashing import CACHE_FOLDER, file_sha256
-from .sources import builder_of, local_split, roles_of, split_names, where
+from .splits import builder_of, local_split, roles_of, split_names, where
 from .diagnose import bad_json, first_bad_utf8, not_utf8
 from .tokenizer import coverage_problem, tokenizer_backend
 

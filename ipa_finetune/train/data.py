@@ -21,7 +21,7 @@ import os
 
 from ..errors import DataError
 from ..inputs.fingerprint import hub_split
-from ..inputs.sources import builder_of, is_saved_dataset, local_split, split_names, where
+from ..inputs.splits import builder_of, is_saved_dataset, local_split, split_names, where
 from ..inputs.diagnose import load_error, not_utf8
 from .labels import label_encoder, validate_labels
 
@@ -75,7 +75,7 @@ def _quiet_datasets_errors():
 
 def _load(spec, splits, cache_dir):
     """-> {split: Dataset} for the named splits; DataError naming what is missing or unreadable.
-    Where a split is comes from inputs.sources.local_split (the rule the fingerprints and the
+    Where a split is comes from inputs.splits.local_split (the rule the fingerprints and the
     pre-flight check use); hub data from the HF cache is loaded once per process (hub_split)."""
     import datasets
 

@@ -4,7 +4,7 @@ Three forms are accepted (see data.py): ints in [0, classes), a ClassLabel with 
 strings listed in the db entry's `label_names` (position = id).
 """
 from ..errors import DataError
-from ..inputs.sources import where
+from ..inputs.splits import where
 
 INT_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 STRING_TYPES = {"string", "large_string"}

@@ -28,7 +28,7 @@ from ..checkpoint import load_classifier
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..config import selection
-from ..inputs.sources import roles_of
+from ..inputs.splits import roles_of
 from . import data, experiment
 from . import results as records
 from ..predictions import write_predictions
