@@ -15,9 +15,10 @@ and exits with 128 + the signal number (143 for SIGTERM) without writing results
 import argparse
 import sys
 
-from ipa_finetune.cli import default_cpus, exit_on_user_error, positive_int
+from ipa_finetune.cli import exit_on_user_error, positive_int
 from ipa_finetune.config.loader import add_config_arguments
 from ipa_finetune.config.study import study_from_args
+from ipa_finetune.cpus import default_cpus
 from ipa_finetune.inputs.fingerprint import shared_columns
 from ipa_finetune.train import experiment
 

@@ -28,6 +28,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py; the throughput_* parts
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402 (offline from here on)
+from ipa_finetune.cpus import usable_cpus  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
 from ipa_finetune.train.provenance import versions  # noqa: E402
 from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
@@ -255,7 +256,7 @@ def main(argv=None):
     args = parse_args(argv)
     size = size_from_args(args)
     device = pick_device(args.device)
-    threads = args.threads or len(os.sched_getaffinity(0))
+    threads = args.threads or usable_cpus()
     with tempfile.TemporaryDirectory(prefix="ipa-bench-") as root:
         res = run(size, device, threads, root, preprocess=not args.no_preprocess, which=args.pipelines)
     print(format_report(res))

@@ -1,13 +1,10 @@
-"""Small helpers shared by the top-level scripts (kept out of the scripts so they stay thin)."""
+"""What every top-level script shares: one-line user errors, argparse types for counts."""
 import argparse
 import functools
 import os
 import sys
 
 from .errors import UserError
-
-# The project root: the folder holding the scripts. Relative paths in configs resolve against it.
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def exit_on_user_error(main):
@@ -46,17 +43,3 @@ def int_at_least(minimum):
 
 positive_int = int_at_least(1)
 
-
-def usable_cpus():
-    """The cores this process may run on (its CPU affinity; every core where that is unknown)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def default_cpus():
-    """CPUs this process may use: Slurm's allocation when inside a job (torch would otherwise use
-    every core of the node), else usable_cpus()."""
-    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    return int(slurm) if slurm.isdigit() and int(slurm) > 0 else usable_cpus()

@@ -1,4 +1,4 @@
-"""Files every pipeline writes or looks up: one atomic writer, one lookup rule.
+"""Files every pipeline writes or looks up: one atomic writer, one lookup rule, the project root.
 
     write_text_atomic("results/x/results.json", text)         # readers see old or new, never half
     write_atomic("fig.png", lambda tmp: fig.savefig(tmp, format="png"))
@@ -8,9 +8,10 @@ import json
 import os
 import tempfile
 
-from .cli import PROJECT_ROOT
 from .errors import UserError
 
+# The project root: the folder holding the scripts. Relative paths in configs resolve against it.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_MODE = 0o666  # results and reports are meant to be shared (masked by the umask)
 
 

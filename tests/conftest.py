@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 
 # Tests never reach a hub: set before any test imports datasets or transformers (subprocesses inherit it).
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):

@@ -5,13 +5,13 @@ circle anywhere."""
 import ast
 import os
 
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 
 PACKAGE = "ipa_finetune"
 # Layers of the package, lowest first: a module may import a strictly lower layer or its own folder.
 # The last layer is the four pipelines: siblings, each importing only the shared layers below.
 LAYERS = (
-    ("ipa_finetune.errors",),
+    ("ipa_finetune.errors", "ipa_finetune.cpus"),
     ("ipa_finetune.cli",),
     ("ipa_finetune.files",),
     ("ipa_finetune.config",),

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 
 SCRIPT = os.path.join(PROJECT_ROOT, "bench", "bench_throughput.py")
 PIPELINES = ("(a) nanoGPT, project pipeline", "(b) HF GPT-2, project pipeline",

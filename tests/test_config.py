@@ -13,7 +13,7 @@ from ipa_finetune.config import loader as cl
 from ipa_finetune.config.database import load_database, resolve_dataset
 from ipa_finetune.config.reading import DEFAULT_CONFIG
 from ipa_finetune.config.study import load_study
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.errors import ConfigError
 
 

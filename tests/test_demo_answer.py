@@ -6,7 +6,7 @@ import os
 
 from conftest import run_script
 from test_uncertainty import CLASSES, LABELS, study_with_predictions
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.config.loader import load_config
 
 

@@ -10,7 +10,7 @@ import torch
 
 from ipa_finetune.checkpoint import load_checkpoint
 from ipa_finetune.config.study import load_study
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.inputs.tokenizer import load_tokenizer
 
 DEMO = os.path.join(PROJECT_ROOT, "demo")

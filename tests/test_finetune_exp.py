@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import CLASSES, write_tiny_study
-from ipa_finetune.cli import default_cpus
+from ipa_finetune.cpus import default_cpus
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
 from ipa_finetune.train import experiment

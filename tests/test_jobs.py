@@ -7,7 +7,7 @@ import pytest
 
 from conftest import write_overlay
 from ipa_finetune import runs
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.config import loader
 from ipa_finetune.config.schema import REQUIRED_TEMPLATE_FIELDS
 from ipa_finetune.config.study import load_study

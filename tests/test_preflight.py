@@ -9,7 +9,7 @@ import pytest
 
 from conftest import EOS, run_script, write_tiny_study
 from ipa_finetune import runs
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
 from ipa_finetune.launch import jobs

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import one_line_error, run_script, write_overlay, write_study_inputs
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.config import loader
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError

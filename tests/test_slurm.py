@@ -8,7 +8,7 @@ import pytest
 from conftest import (CLASSES, one_line_error, require_slurm, run_script, slurm_job, wait_for_jobs,
                       write_overlay, write_study_inputs)
 from ipa_finetune import runs
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.config.study import load_study
 from ipa_finetune.files import write_json_atomic
 from ipa_finetune import slurm

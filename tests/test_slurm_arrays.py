@@ -14,7 +14,7 @@ import pytest
 
 from conftest import require_slurm, run_script, slurm_job, wait_for_jobs
 from ipa_finetune import runs
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.manifest import manifest_path, read_manifest
 from ipa_finetune.slurm import FORGOTTEN
 from ipa_finetune.report.status import job_statuses

@@ -7,7 +7,7 @@
 import dataclasses
 import os
 
-from ..cli import PROJECT_ROOT
+from ..files import PROJECT_ROOT
 from ..errors import ConfigError
 from . import schema
 from .reading import display_path, read_json5, resolve_path

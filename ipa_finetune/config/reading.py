@@ -9,9 +9,8 @@ import re
 
 import json5
 
-from ..cli import PROJECT_ROOT
 from ..errors import ConfigError
-from ..files import find_file
+from ..files import PROJECT_ROOT, find_file
 from .schema import show
 
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, "config", "default.json")

@@ -27,13 +27,13 @@ import sys
 
 from tqdm import tqdm
 
-from ..cli import PROJECT_ROOT, usable_cpus
 from ..config.reading import find_config_file
 from ..config.schema import SEED, SLURM_TIME
 from ..config.selection import selection_of
 from ..config.study import study_from_args
+from ..cpus import usable_cpus
 from ..errors import UserError
-from ..files import write_text_atomic
+from ..files import PROJECT_ROOT, write_text_atomic
 from ..inputs import preflight
 from . import array_launch, templates
 from . import jobs as jobs_mod

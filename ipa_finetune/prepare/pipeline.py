@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 
-from ..cli import PROJECT_ROOT
+from ..files import PROJECT_ROOT
 from ..config.database import dataset_spec, load_database
 from ..config.reading import display_path
 from ..config.schema import did_you_mean

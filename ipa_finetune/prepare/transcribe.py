@@ -17,7 +17,7 @@ import multiprocessing
 import signal
 import time
 
-from ..cli import default_cpus
+from ..cpus import default_cpus
 from ..config.schema import did_you_mean, show
 from ..errors import ConfigError, DataError, UserError
 from .ipa_cache import IPACache

@@ -10,7 +10,7 @@ import platform
 import subprocess
 import sys
 
-from ..cli import PROJECT_ROOT
+from ..files import PROJECT_ROOT
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "accelerate", "scikit-learn", "numpy",
             "pyarrow")
