@@ -1,7 +1,9 @@
-"""Fine-tune one nanoGPT checkpoint for classification and evaluate it: one run of a study.
+"""Fine-tune one nanoGPT checkpoint for classification and evaluate it: one run of a study per seed.
 
     python finetune-exp.py config/demo.json --model-type ipa --train-langs polish russian \
         --eval-langs russian
+    python finetune-exp.py config/demo.json --model-type ipa --train-langs russian --eval-langs polish \
+        --seed 2
 
 Trains on the train splits of --train-langs together, evaluates every epoch on the eval splits that
 hyperparameters.selection names (default "source": the train languages', so a cross-lingual run never
@@ -11,6 +13,11 @@ evaluates it on each --eval-langs language's eval and test split, and writes
 a killed one resumes from its last checkpoint when started again with the same arguments. SIGTERM or
 SIGUSR1 (Slurm's warning before a time-limit or preemption kill) saves a checkpoint at the current step
 and exits with 128 + the signal number (143 for SIGTERM) without writing results.json.
+
+When hyperparameters.seed lists several seeds (replicates) and no --seed is given, each seed is its
+own run (own run id and folder), trained one after the other in this process: finished ones are
+skipped, a stop signal ends after saving the current run's checkpoint, and a run that fails does not
+stop the next (the exit status is then 1). --seed S runs only seed S.
 """
 import argparse
 import sys
@@ -51,8 +58,8 @@ def parse_args(argv=None):
                         help="stop after N optimizer steps (for debugging and smoke tests); recorded as "
                              "hyperparameter max_steps, so the run gets its own run id")
     parser.add_argument("--seed", type=int, default=None, metavar="S",
-                        help="the run's seed, replacing hyperparameters.seed (needed when the config "
-                             "lists several seeds: the launchers start one run per seed with it)")
+                        help="run only this seed, replacing hyperparameters.seed (default: the config's "
+                             "seed, or each seed of its list, one run after the other)")
     parser.add_argument("--no-save-model", dest="save_model", action="store_false",
                         help="do not write best_model/ (saves disk in big grids); metrics are unchanged")
     args = parser.parse_args(argv)
@@ -69,25 +76,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     study = study_from_args(args)
-    plan = experiment.plan_run(study, args.model_type, args.train_langs, args.eval_langs,
-                               output_dir=args.output_dir, max_steps=args.max_steps, seed=args.seed,
-                               config_names=args.config)
-    for line in shared_columns(study, plan.train_langs + plan.eval_langs):
+    plans = experiment.plan_runs(study, args.model_type, args.train_langs, args.eval_langs, seed=args.seed,
+                                 output_dir=args.output_dir, max_steps=args.max_steps)
+    for line in shared_columns(study, args.train_langs + args.eval_langs):
         print(f"warning: {line}", file=sys.stderr)
-    done = None if args.force else experiment.finished_message(plan)
-    if done:
-        experiment.clear_leftover_checkpoints(plan)
-        print(done)
-        return 0
-    experiment.check_inputs(plan)
-    from ipa_finetune.train import pipeline  # torch, transformers: only when there is work to do
-
-    try:
-        pipeline.run(plan, cpus=args.cpus or default_cpus(), save_model=args.save_model,
-                     fresh=args.force)
-    except pipeline.Interrupted as stopped:  # already logged; the checkpoint is the resume point
-        return stopped.exit_code
-    return 0
+    return experiment.run_plans(plans, cpus=args.cpus or default_cpus(), save_model=args.save_model,
+                                force=args.force)
 
 
 if __name__ == "__main__":

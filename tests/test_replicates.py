@@ -1,12 +1,16 @@
 """Seed replicates: a seed list in a study or grid config, or --seeds, makes one run per seed, each with
 its own run id and job name, for the transfer matrix and for grid points alike; a job's arguments
-reproduce exactly its run."""
+reproduce exactly its run; finetune-exp.py without --seed trains every seed of the list in turn."""
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from conftest import one_line_error, run_script, write_overlay, write_study_inputs
+from conftest import SCRIPTS, one_line_error, run_script, write_overlay, write_study_inputs
 from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.config import loader
 from ipa_finetune.config.study import load_study
@@ -108,3 +112,35 @@ def test_launchers_take_seeds(tmp_path, tiny_assets):
                    "--output-dir", out, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "54 permutations (27 settings x 2 seeds)" in p.stdout
+
+
+def test_finetune_exp_trains_every_seed_of_the_config_in_turn(tiny_study):
+    """Seeds [1, 2, 3] and no --seed: one run each, one after the other in one process. A SIGTERM
+    during seed 2 saves its checkpoint and starts no later seed; the same command then skips seed 1,
+    resumes seed 2 and trains seed 3, each into its own run folder."""
+    config = tiny_study(languages=1, epochs=3, hyperparameters={"seed": [1, 2, 3], "batch_size": 2})
+    plans = experiment.plan_runs(load_study([config]), "normal", ["alpha"], ["alpha"])
+    assert [p.seed for p in plans] == [1, 2, 3] and len({p.run_dir for p in plans}) == 3
+    command = [sys.executable, SCRIPTS["finetune-exp.py"], config, "--model-type", "normal",
+               "--train-langs", "alpha", "--eval-langs", "alpha", "--cpus", "1", "--no-save-model"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, log = time.time() + 180, plans[1].log_file  # 20 steps per epoch: stop seed 2 in epoch 2
+    while first.poll() is None and time.time() < deadline and not (
+            os.path.exists(log) and "checkpoint saved at step 20 " in open(log, encoding="utf-8").read()):
+        time.sleep(0.02)
+    first.send_signal(signal.SIGTERM)
+    out = first.communicate(timeout=60)[0]
+    assert first.returncode == 143, out[-3000:]
+    assert os.path.isfile(plans[0].results_file) and not os.path.exists(plans[1].results_file)
+    assert os.listdir(plans[1].checkpoints_dir) and not os.path.exists(plans[2].run_dir)
+    assert "seed 1: run 1 of 3 to train" in out and "seed 2: run 2 of 3 to train" in out
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"run {plans[0].run_id} is already finished" in second.stdout
+    assert "seed 2: run 1 of 2 to train" in second.stdout and "seed 3: run 2 of 2 to train" in second.stdout
+    assert "resuming from checkpoint" in open(plans[1].log_file, encoding="utf-8").read()
+    for plan in plans:
+        with open(plan.results_file, encoding="utf-8") as f:
+            results = json.load(f)
+        assert (results["seed"], results["run_id"]) == (plan.seed, plan.run_id)

@@ -18,6 +18,7 @@ import json
 import os
 
 from .. import runs
+from ..config.seeds import replicate_seeds, with_seed
 from ..config.selection import selection_of
 from ..inputs.fingerprint import run_inputs
 
@@ -86,22 +87,17 @@ def job_name(cfg, model_type, train_langs, eval_langs, index=None, seed=None):
     return name if seed is None else f"{name}-seed{seed}"
 
 
-def run_overrides(hp, seed):
-    """The hyperparameters a job's run has on top of the study's: the grid's override (its last config
-    file) and --seed."""
-    return dict(hp or {}, **({} if seed is None else {"seed": seed}))
-
-
 def job_hyperparameters(study, job):
-    """The hyperparameters of a planned job's run: the study's with the job's overrides."""
-    return dict(study.hyperparameters, **run_overrides(job.hyperparameters, job.seed))
+    """The hyperparameters of a planned job's run: the study's with the job's overrides (the grid's,
+    from its last config file, and --seed)."""
+    return dict(study.hyperparameters, **with_seed(job.hyperparameters, job.seed))
 
 
 def _job(study, config_files, model_type, train, evals, force, inputs, index=None, hp=None,
          temp_config=None, seed=None, name_seed=None):
     """One Job. inputs: {(model type, train, evals, selection): run_inputs}, shared by the jobs of
     one plan (the inputs do not depend on the other hyperparameters: fingerprint each set once)."""
-    override = run_overrides(hp, seed)
+    override = with_seed(hp, seed)
     run_study = study.with_overrides(hyperparameters=override) if override else study
     cfg_run = run_study.cfg
     key = (model_type, tuple(train), tuple(evals), selection_of(cfg_run["hyperparameters"]))
@@ -118,19 +114,13 @@ def _job(study, config_files, model_type, train, evals, force, inputs, index=Non
                hyperparameters=hp, temp_config=temp_config, seed=seed, inputs=found)
 
 
-def config_seeds(study):
-    """The config's seeds when hyperparameters.seed is a list, else None (one run, its seed as is)."""
-    seed = study.hyperparameters["seed"]
-    return list(seed) if isinstance(seed, list) else None
-
-
 def plan_transfer_jobs(study, config_files, model_types, force=False, seeds=None):
     """finetuning-generator.py: the transfer matrix of the config's languages, per model type, per
     seed (`seeds`: --seeds, else the config's list; each job gets --seed S). Seeds vary slowest, so
     the first replicate of the whole matrix runs first."""
-    seeds, inputs = seeds or config_seeds(study) or [None], {}
+    inputs = {}
     return [_job(study, config_files, mt, train, evals, force, inputs, seed=seed)
-            for seed in seeds for mt in model_types
+            for seed in replicate_seeds(study.hyperparameters, seeds) or [None] for mt in model_types
             for train, evals in transfer_matrix(study.cfg["languages"])]
 
 
@@ -138,7 +128,7 @@ def grid_parameters(study, grid, seeds=None):
     """The grid's {hyperparameter: values}, with `seeds` (--seeds) as its seed list, else its own
     `seed` values, else the config's seed list: the seed loops last (fastest)."""
     params = dict(grid["parameters"])
-    seeds = seeds or (None if "seed" in params else config_seeds(study))
+    seeds = replicate_seeds(study.hyperparameters, seeds) if seeds or "seed" not in params else None
     if seeds:
         params.pop("seed", None)
         params["seed"] = list(seeds)

@@ -28,7 +28,8 @@ import sys
 from tqdm import tqdm
 
 from ..config.reading import find_config_file
-from ..config.schema import SEED, SLURM_TIME
+from ..config.schema import SLURM_TIME
+from ..config.seeds import check_seeds
 from ..config.selection import selection_of
 from ..config.study import study_from_args
 from ..cpus import usable_cpus
@@ -102,19 +103,6 @@ def add_launch_arguments(parser):
                              "hyperparameters.seed (default: the config's seed, or its list of seeds)")
 
 
-def seeds_from_args(args):
-    """--seeds checked: distinct integers in hyperparameters.seed's range; None when not given."""
-    seeds = getattr(args, "seeds", None)
-    if not seeds:
-        return None
-    bad = [s for s in seeds if not SEED.ok(s)]
-    if bad or len(set(seeds)) != len(seeds):
-        what = f"{bad[0]} is not valid" if bad else "repeats a seed"
-        raise UserError(f"--seeds {' '.join(map(str, seeds))}: {what}; expected different integers, "
-                        f"each {SEED.expected}")
-    return list(seeds)
-
-
 def options_from_args(args):
     if args.max_jobs < 0:
         raise UserError(f"--max-jobs {args.max_jobs}: expected a number of jobs >= 0")
@@ -176,7 +164,8 @@ def setup_from_args(args, template_name):
     template = templates.load_template(template_path)
     settings = settings_from_args(args, study.cfg, args.output_dir or default_output_dir(study.cfg))
     return LaunchSetup(study, options, model_types, template_path, template, settings,
-                       [find_config_file(p) for p in args.config], seeds_from_args(args))
+                       [find_config_file(p) for p in args.config],
+                       check_seeds(args.seeds, "--seeds") if args.seeds else None)
 
 
 def plan_line(what, setup):

@@ -1,19 +1,23 @@
-"""What one finetune-exp.py run is, decided before anything heavy is imported.
+"""What finetune-exp.py's runs are, decided before anything heavy is imported, and running them.
 
 plan_run() checks the command line against the study (model type, languages), fingerprints the
 run's inputs (checkpoint, tokenizer, datasets: hashed once per change, see ipa_finetune.inputs) and
 fixes the run id and run directory, so that a finished run is recognised and skipped in a fraction
-of a second, without importing torch.
+of a second, without importing torch. run_plans() runs planned runs one after the other.
+
+    plans = plan_runs(study, "ipa", ["russian"], ["polish"])   # one per seed of the config
+    exit_code = run_plans(plans, cpus=4)
 """
 import dataclasses
-import json
 import os
 import shutil
+import sys
+import traceback
 
 from .. import predictions, runs
-from ..config.schema import SEED
+from ..config.seeds import check_seeds, replicate_seeds, with_seed
 from ..config.selection import selection_of
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 from ..inputs.fingerprint import run_inputs, short
 from ..inputs import preflight
 
@@ -42,6 +46,10 @@ class RunPlan:
         return self.study.model(self.model_type)
 
     @property
+    def seed(self):
+        return self.cfg["hyperparameters"]["seed"]
+
+    @property
     def checkpoint(self):
         return self.model.checkpoint
 
@@ -65,41 +73,28 @@ def _languages(study, langs, flag):
     return sorted(langs)
 
 
-def run_seed(study, seed=None, config_names=()):
-    """The run's one seed: --seed when given, else the config's. A config may list several seeds for
-    the launchers (one run per seed), but one run has one: a list without --seed is a ConfigError."""
-    value = study.hyperparameters["seed"]
-    if seed is not None:
-        if not SEED.ok(seed):
-            raise ConfigError(f"--seed {seed} is not valid; expected {SEED.expected}")
-        return seed
-    if isinstance(value, list):
-        where = f" (from {', '.join(config_names)})" if config_names else ""
-        raise ConfigError(
-            f"hyperparameters.seed = {json.dumps(value)}{where} is a list of seeds, but one run has one "
-            f"seed: add --seed S (e.g. --seed {value[0]}), or start one run per seed with "
-            "finetuning-generator.py or grid-search.py")
-    return value
-
-
-def plan_run(study, model_type, train_langs, eval_langs, output_dir=None, max_steps=None, seed=None,
-             config_names=()):
-    """Validate the run's identity and fix its id and folder. --max-steps is recorded as the
-    hyperparameter `max_steps`, so a shortened debug run never takes the place of the real one;
-    --seed replaces hyperparameters.seed (which may be a list: run_seed)."""
+def plan_run(study, model_type, train_langs, eval_langs, seed=None, output_dir=None, max_steps=None):
+    """Validate the run's identity and fix its id and folder. seed: the run's seed, replacing
+    hyperparameters.seed (None: the config's own, one seed). --max-steps is recorded as the
+    hyperparameter `max_steps`, so a shortened debug run never takes the place of the real one."""
     study.model(model_type)  # a known model type
     train = _languages(study, train_langs, "--train-langs")
     evals = _languages(study, eval_langs, "--eval-langs")
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"--max-steps {max_steps}: expected a number of steps >= 1")
-    overrides = {"seed": run_seed(study, seed, config_names)}
-    if max_steps is not None:
-        overrides["max_steps"] = max_steps
+    overrides = with_seed({} if max_steps is None else {"max_steps": max_steps}, seed)
     study = study.with_overrides(hyperparameters=overrides, results_dir=output_dir)
     found = run_inputs(study, model_type, train, evals)
     rid = runs.run_id(study.cfg, model_type, train, evals, found)
     return RunPlan(study=study, model_type=model_type, train_langs=train, eval_langs=evals, run_id=rid,
                    run_dir=runs.run_dir(study.cfg, rid), inputs=found)
+
+
+def plan_runs(study, model_type, train_langs, eval_langs, seed=None, output_dir=None, max_steps=None):
+    """finetune-exp.py's runs: one per seed of hyperparameters.seed, or the one of --seed `seed`."""
+    given = None if seed is None else check_seeds([seed], "--seed")
+    return [plan_run(study, model_type, train_langs, eval_langs, s, output_dir, max_steps)
+            for s in replicate_seeds(study.hyperparameters, given) or [None]]
 
 
 def finished_message(plan):
@@ -110,12 +105,50 @@ def finished_message(plan):
             "(use --force to run it again)")
 
 
-def check_inputs(plan):
-    """The launchers' pre-flight check for this one run (every problem at once, before the run
-    folder is made or torch imported); the full checks follow when the data is loaded."""
-    problems = preflight.check_runs(plan.study, [(plan.model_type, plan.train_langs, plan.eval_langs,
-                                                  selection_of(plan.study.hyperparameters))])
+def check_inputs(plans):
+    """The launchers' pre-flight check for these runs (every problem at once, before a run folder is
+    made or torch imported); the full checks follow when the data is loaded."""
+    problems = preflight.check_runs(plans[0].study, [
+        (p.model_type, p.train_langs, p.eval_langs, selection_of(p.study.hyperparameters)) for p in plans])
     preflight.raise_problems(problems, "nothing was trained")
+
+
+def run_plans(plans, cpus, save_model=True, force=False):
+    """Train the plans one after the other in this process; returns the exit code. A finished run is
+    skipped (force: run again); every other run's inputs are checked before the first step. A stop
+    signal ends the loop once the current run's checkpoint is saved (exit code 128 + the signal); a
+    run that fails on anything but bad input is reported and the next one starts (exit code 1)."""
+    todo = [plan for plan in plans if force or not _skipped(plan)]
+    if not todo:
+        return 0
+    check_inputs(todo)
+    from . import pipeline  # torch, transformers: only when there is work to do
+
+    failed = []
+    for k, plan in enumerate(todo, 1):
+        if len(plans) > 1:
+            print(f"seed {plan.seed}: run {k} of {len(todo)} to train ({plan.run_id})", flush=True)
+        try:
+            pipeline.run(plan, cpus=cpus, save_model=save_model, fresh=force)
+        except pipeline.Interrupted as stopped:  # already logged; the checkpoint is the resume point
+            return stopped.exit_code
+        except UserError:  # bad input: the other runs read the same inputs
+            raise
+        except Exception:
+            traceback.print_exc()
+            failed.append(plan.run_id)
+    if failed:
+        print(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _skipped(plan):
+    """Say so and tidy up when a run is already finished."""
+    done = finished_message(plan)
+    if done:
+        clear_leftover_checkpoints(plan)
+        print(done)
+    return done is not None
 
 
 def changed_inputs_message(plan):
