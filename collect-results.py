@@ -16,13 +16,14 @@ import sys
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least
 from ipa_finetune.errors import UserError
-from ipa_finetune.manifest import find_manifests
-from ipa_finetune.slurm import Lookup
+from ipa_finetune.manifest import find_manifests, study_jobs_dir
 from ipa_finetune.report import build
 from ipa_finetune.report.collect import SPLITS
 from ipa_finetune.report.status import job_statuses
 from ipa_finetune.report.status_view import render_status
 from ipa_finetune.report.uncertainty import RESAMPLES
+from ipa_finetune.runs import REPORT_FILE, study_results_dir
+from ipa_finetune.slurm import Lookup
 
 EPILOG = """\
 With --config and no RESULTS_DIR, the results come from paths.results_dir/<study> of the config,
@@ -92,18 +93,15 @@ def parse_args(argv=None):
 def load_paths(args):
     """(config or None, results folder, jobs folder) from --config, or from config/default.json's
     paths alone (all studies) when neither RESULTS_DIR nor --config is given."""
-    from ipa_finetune.config import reading, study  # only when a config is in use
+    from ipa_finetune.config import loader, study  # only when a config is in use
     if args.config:
         cfg = study.study_from_args(args).cfg  # exits 0 after printing on --print-config
-        study = cfg["study"]
-        return (cfg, os.path.join(cfg["paths"]["results_dir"], study),
-                os.path.join(cfg["paths"]["jobs_dir"], study))
+        return cfg, study_results_dir(cfg), study_jobs_dir(cfg)
     if args.print_config:
         raise UserError("--print-config needs --config CONFIG ...; without one only "
                         "paths.results_dir and paths.jobs_dir of config/default.json are read")
-    paths = reading.read_json5(reading.DEFAULT_CONFIG).get("paths") or {}
-    return (None, reading.resolve_path(paths.get("results_dir", "results")),
-            reading.resolve_path(paths.get("jobs_dir", "jobs/generated")))
+    paths = loader.default_paths()
+    return None, paths["results_dir"], paths["jobs_dir"]
 
 
 def resolve_inputs(args):
@@ -147,10 +145,10 @@ def main(argv=None):
                                 baseline=args.baseline, resamples=args.resamples,
                                 all_inputs=args.all_inputs)
     report.notes += notes
-    out = args.out or build.default_out_dir(dirs, report.runs, root, (cfg or {}).get("study"))
+    out = args.out or build.default_report_dir(dirs, report.runs, root, (cfg or {}).get("study"))
     text = build.write_report(report, out, args.digits, plots=not args.no_plots)
     sys.stdout.write(text)
-    print(f"collect-results.py: wrote {os.path.join(out, 'report.md')}, runs.csv, differences.csv and "
+    print(f"collect-results.py: wrote {os.path.join(out, REPORT_FILE)}, runs.csv, differences.csv and "
           f"{len(report.figures)} figure(s); {len(report.bad)} file(s) skipped", file=sys.stderr)
 
 

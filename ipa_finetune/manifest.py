@@ -16,7 +16,7 @@ import os
 MANIFEST = "manifest.jsonl"
 
 
-def default_output_dir(cfg):
+def study_jobs_dir(cfg):
     """Where a study's job scripts, logs and manifest go without --output-dir: jobs_dir/<study>."""
     return os.path.join(cfg["paths"]["jobs_dir"], cfg["study"])
 

@@ -14,6 +14,7 @@ import os
 from .inputs.fingerprint import changes, identity
 
 RESULTS_FILE = "results.json"
+REPORT_FOLDER, REPORT_FILE = "report", "report.md"  # collect-results.py's, beside the run folders
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)  # 1: before inputs and provenance were recorded
 
@@ -49,9 +50,19 @@ def run_id(cfg, model_type, train_langs, eval_langs, inputs):
     return run_prefix(model_type, train_langs, eval_langs) + digest
 
 
+def study_results_dir(cfg):
+    """results_dir/<study>: the study's run folders and its report (absolute in a loaded config)."""
+    return os.path.join(cfg["paths"]["results_dir"], cfg["study"])
+
+
 def run_dir(cfg, rid):
-    """results_dir/<study>/<run_id> (results_dir is already absolute in a loaded config)."""
-    return os.path.join(cfg["paths"]["results_dir"], cfg.get("study") or "default", rid)
+    """results_dir/<study>/<run_id>."""
+    return os.path.join(study_results_dir(cfg), rid)
+
+
+def report_dir(study_folder):
+    """Where a study's report goes by default: <study_folder>/report (collect-results.py --out)."""
+    return os.path.join(study_folder, REPORT_FOLDER)
 
 
 def results_path(rdir):
@@ -64,6 +75,7 @@ def is_finished(rdir):
 
 
 def read_results(rdir):
+    """The parsed results.json of a run folder (OSError, ValueError as json raises them)."""
     with open(results_path(rdir), encoding="utf-8") as f:
         return json.load(f)
 
@@ -93,8 +105,7 @@ class FinishedRuns:
     def _read(self, prefix):
         for name in self.names.pop(prefix, []):
             try:
-                with open(results_path(os.path.join(self.folder, name)), encoding="utf-8") as f:
-                    data = json.load(f)
+                data = read_results(os.path.join(self.folder, name))
             except (OSError, ValueError):
                 continue
             if isinstance(data, dict):

@@ -279,13 +279,13 @@ def test_cli_errors_are_one_line(tmp_path, study):
     assert p.returncode == 2 and "available: accuracy" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_default_out_dir(study, tmp_path):
+def test_default_report_dir(study, tmp_path):
     runs, _ = collect.load_results([study])
-    assert build.default_out_dir([study], runs) == os.path.join(study, "s", "report")
+    assert build.default_report_dir([study], runs) == os.path.join(study, "s", "report")
     sdir = os.path.join(study, "s")
-    assert build.default_out_dir([sdir], runs) == os.path.join(sdir, "report")
-    assert build.default_out_dir([study], runs, "/r") == "/r/s/report"
-    assert build.default_out_dir([study, sdir], runs) == "report"
+    assert build.default_report_dir([sdir], runs) == os.path.join(sdir, "report")
+    assert build.default_report_dir([study], runs, "/r") == "/r/s/report"
+    assert build.default_report_dir([study, sdir], runs) == "report"
 
 
 def test_cli_with_config(tmp_path, study):

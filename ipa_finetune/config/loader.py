@@ -107,6 +107,11 @@ def load(paths):
     return cfg, prov, entries
 
 
+def default_paths():
+    """config/default.json's paths, resolved: where results and jobs are when no study is named."""
+    return {key: resolve_path(value) for key, value in read_json5(DEFAULT_CONFIG)["paths"].items()}
+
+
 def load_config_with_provenance(paths):
     """(config, {dotted key: file}) of default.json + `paths`; raises ConfigError."""
     return load(paths)[:2]

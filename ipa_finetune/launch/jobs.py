@@ -14,7 +14,6 @@ one job per seed: replicates, each with its own run id. Example:
 import dataclasses
 import hashlib
 import itertools
-import json
 import os
 
 from .. import runs
@@ -160,7 +159,7 @@ def hyperparameter_config(hp):
 def temp_config_path(folder, study, index, hp):
     """`<folder>/<study>-grid-<index>-<hash8>.json`: the content hash keeps a newer grid from
     overwriting a file that a still-queued job of an older grid will read."""
-    digest = hashlib.sha256(json.dumps(hp, sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(runs.canonical(hp).encode()).hexdigest()[:8]
     return os.path.join(folder, f"{study}-grid-{index:03d}-{digest}.json")
 
 

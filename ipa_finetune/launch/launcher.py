@@ -27,6 +27,7 @@ import sys
 
 from tqdm import tqdm
 
+from ..cli import int_at_least, positive_int
 from ..config.reading import find_config_file
 from ..config.schema import SLURM_TIME
 from ..config.seeds import check_seeds
@@ -39,8 +40,8 @@ from ..inputs import preflight
 from . import array_launch, templates
 from . import jobs as jobs_mod
 from .changes import input_changes, shared_column_warnings
-from ..manifest import (append_manifest, default_output_dir, latest_per_run, manifest_entry, manifest_path,
-                       read_manifest)
+from ..manifest import (append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest,
+                       study_jobs_dir)
 from .report_job import submit_report, write_report_script
 from ..slurm import FINAL_STATES, SubmitError, queue_states, sbatch
 
@@ -74,8 +75,9 @@ def add_launch_arguments(parser):
                              "normal ipa (default: all of them)")
     parser.add_argument("--timeout", help="Timeout in for the slurm jobs: a Slurm time such as "
                         '"04:00:00", "90" (minutes) or "1-12:00:00" (default: the config\'s slurm.timeout)')
-    parser.add_argument("--cpus", type=int, help="CPUs per job (default: the config's slurm.cpus)")
-    parser.add_argument("--gpus", type=int, help="GPUs per job, 0 for none (default: the config's slurm.gpus)")
+    parser.add_argument("--cpus", type=positive_int, help="CPUs per job (default: the config's slurm.cpus)")
+    parser.add_argument("--gpus", type=int_at_least(0),
+                        help="GPUs per job, 0 for none (default: the config's slurm.gpus)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true",
                       help="write every job script, print how many and where; submit nothing")
@@ -86,13 +88,13 @@ def add_launch_arguments(parser):
                         help="also run jobs whose results.json exists (finetune-exp.py gets --force)")
     parser.add_argument("--yes", action="store_true",
                         help="submit or run even when there are more than --max-jobs jobs")
-    parser.add_argument("--max-jobs", type=int, default=DEFAULT_MAX_JOBS,
+    parser.add_argument("--max-jobs", type=int_at_least(0), default=DEFAULT_MAX_JOBS,
                         help="refuse to submit or run more jobs than this without --yes "
                              "(default: %(default)s)")
     parser.add_argument("--no-array", dest="array", action="store_false",
                         help="one job script and one sbatch per job instead of job arrays (one job "
                              "list + array script per MaxArraySize - 1 jobs, one sbatch each)")
-    parser.add_argument("--array-limit", type=int, metavar="K",
+    parser.add_argument("--array-limit", type=positive_int, metavar="K",
                         help="run at most K tasks of each job array at once (sbatch --array=...%%K; "
                              "default: no limit)")
     parser.add_argument("--no-report", dest="report", action="store_false",
@@ -104,11 +106,9 @@ def add_launch_arguments(parser):
 
 
 def options_from_args(args):
-    if args.max_jobs < 0:
-        raise UserError(f"--max-jobs {args.max_jobs}: expected a number of jobs >= 0")
-    if args.array_limit is not None and (args.array_limit < 1 or not args.array):
-        raise UserError(f"--array-limit {args.array_limit}: expected a number of tasks >= 1, for job "
-                        "arrays (not with --no-array)")
+    if args.array_limit is not None and not args.array:
+        raise UserError(f"--array-limit {args.array_limit} limits the tasks of job arrays: not with "
+                        "--no-array")
     return Options(dry_run=args.dry_run, local=args.local, yes=args.yes, force=args.force,
                    max_jobs=args.max_jobs, array=args.array, array_limit=args.array_limit,
                    report=args.report)
@@ -122,10 +122,6 @@ def settings_from_args(args, cfg, output_dir, python=sys.executable, project_dir
         raise UserError(f"--timeout {timeout!r} is not valid; expected {SLURM_TIME.expected}")
     cpus = args.cpus if args.cpus is not None else slurm["cpus"]
     gpus = args.gpus if args.gpus is not None else slurm["gpus"]
-    if cpus < 1:
-        raise UserError(f"--cpus {cpus}: expected an integer >= 1")
-    if gpus < 0:
-        raise UserError(f"--gpus {gpus}: expected an integer >= 0")
     return jobs_mod.Settings(cpus=cpus, gpus=gpus, timeout=str(timeout),
                              output_dir=os.path.abspath(output_dir), python=python,
                              project_dir=project_dir or PROJECT_ROOT)
@@ -162,7 +158,7 @@ def setup_from_args(args, template_name):
     model_types = model_types_from_args(args, study)
     template_path = templates.find_template(args.template, template_name)
     template = templates.load_template(template_path)
-    settings = settings_from_args(args, study.cfg, args.output_dir or default_output_dir(study.cfg))
+    settings = settings_from_args(args, study.cfg, args.output_dir or study_jobs_dir(study.cfg))
     return LaunchSetup(study, options, model_types, template_path, template, settings,
                        [find_config_file(p) for p in args.config],
                        check_seeds(args.seeds, "--seeds") if args.seeds else None)

@@ -14,17 +14,13 @@ import os
 import shlex
 
 from ..files import write_text_atomic
-from ..manifest import append_manifest, default_output_dir, log_path, manifest_path, report_entry
+from ..manifest import append_manifest, log_path, manifest_path, report_entry, study_jobs_dir
+from ..runs import REPORT_FILE, report_dir, study_results_dir
 from .options import report_job_options
 from ..slurm import SubmitError, sbatch
 
 REPORT_TIME = "00:15:00"   # minutes of work at most, also for thousands of runs
 REPORT_MEM = "2G"          # python + matplotlib peak well under 1 GB; some clusters default to less
-
-
-def report_dir(cfg):
-    """Where collect-results.py --config writes a study's report (its default --out)."""
-    return os.path.join(cfg["paths"]["results_dir"], cfg["study"], "report")
 
 
 def report_script(fields, config_files, out_dir, manifest=None):
@@ -54,12 +50,12 @@ def write_report_script(setup, fields):
     """The report job's script in the output folder; returns (path, report.md path)."""
     cfg, output_dir = setup.cfg, setup.settings.output_dir
     manifest = None
-    if os.path.realpath(output_dir) != os.path.realpath(default_output_dir(cfg)):
+    if os.path.realpath(output_dir) != os.path.realpath(study_jobs_dir(cfg)):
         manifest = manifest_path(output_dir)
     script = os.path.join(output_dir, f"{cfg['study']}-report.sh")
-    write_text_atomic(script, report_script(fields, setup.config_files, report_dir(cfg), manifest),
-                      mode=0o755)
-    return script, os.path.join(report_dir(cfg), "report.md")
+    out_dir = report_dir(study_results_dir(cfg))
+    write_text_atomic(script, report_script(fields, setup.config_files, out_dir, manifest), mode=0o755)
+    return script, os.path.join(out_dir, REPORT_FILE)
 
 
 def submit_report(setup, fields, depends_on):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..errors import UserError
 from ..files import write_text_atomic
 from ..manifest import latest_per_run, read_manifest
+from ..runs import REPORT_FILE, REPORT_FOLDER, report_dir
 from ..slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
 from .lineage import provenance_rows, select_inputs
@@ -91,21 +92,21 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
     return report
 
 
-def default_out_dir(results_dirs, runs, from_config_root=None, config_study=None):
-    """<results_dir>/<study>/report when the runs are one study found under one folder (the study's
-    folder or its parent) or a config's results_dir, else ./report."""
+def default_report_dir(results_dirs, runs, from_config_root=None, config_study=None):
+    """<results_dir>/<study>/report (runs.report_dir) when the runs are one study found under one
+    folder (the study's folder or its parent) or a config's results_dir, else ./report."""
     studies = {r.study for r in runs} or ({config_study} if config_study else set())
     if len(studies) == 1:
         study = studies.pop()
         if from_config_root:
-            return os.path.join(from_config_root, study, "report")
+            return report_dir(os.path.join(from_config_root, study))
         if len(results_dirs) == 1:
             d = results_dirs[0]
             if os.path.basename(os.path.realpath(d)) == study:
-                return os.path.join(d, "report")
+                return report_dir(d)
             if os.path.isdir(os.path.join(d, study)):
-                return os.path.join(d, study, "report")
-    return "report"
+                return report_dir(os.path.join(d, study))
+    return REPORT_FOLDER
 
 
 def write_report(report, out_dir, digits=3, plots=True):
@@ -122,5 +123,5 @@ def write_report(report, out_dir, digits=3, plots=True):
     write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs, superseded)))
     write_text_atomic(os.path.join(out_dir, "differences.csv"), csv_text(*difference_rows(report.tables)))
     text = render_report(report, digits)
-    write_text_atomic(os.path.join(out_dir, "report.md"), text)
+    write_text_atomic(os.path.join(out_dir, REPORT_FILE), text)
     return text

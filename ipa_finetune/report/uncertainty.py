@@ -29,7 +29,7 @@ import numpy as np
 from ..predictions import read_predictions
 
 RESAMPLES = 2000   # at least 1,000; 2,000 keeps the 2.5/97.5 percentiles stable to about 0.002
-SEED = 0           # fixed: the same predictions always give the same interval
+BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same interval
 CHUNK = 250        # resamples per matrix product, bounding memory at CHUNK x n counts
 LEVEL = 95
 PROB_FLOOR = 5e-7  # probabilities are saved to 6 decimals: a 0 there is below 5e-7 (log-loss)
@@ -79,11 +79,6 @@ def metric_from_sums(sums, n, metric):
     return np.nan_to_num(per_class, nan=0.0, posinf=0.0).mean(axis=1)
 
 
-def resampled_metric(labels, preds, probs, counts, metric):
-    """The metric of one run on each resample: counts (R, n) are how often each example was drawn."""
-    return metric_from_sums(counts @ example_columns(labels, preds, probs, metric), len(labels), metric)
-
-
 BOOTSTRAP_METRICS = ("accuracy", "precision", "recall", "f1", "loss")
 
 
@@ -103,7 +98,7 @@ def example_counts(rng, n, resamples):
     return np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
 
 
-def paired_bootstrap(x_runs, b_runs, metric, resamples=RESAMPLES, seed=SEED):
+def paired_bootstrap(x_runs, b_runs, metric, resamples=RESAMPLES, seed=BOOTSTRAP_SEED):
     """The bootstrap distribution (R,) of mean(X) - mean(B). x_runs, b_runs: lists of (labels,
     preds, probs), one per seed, all on the same examples (the caller checks)."""
     n = len(x_runs[0][0])
@@ -148,7 +143,7 @@ def run_predictions(run, lang, split):
 
 def _cell_seed(key):
     """A seed per cell from its key, so that a cell's interval does not depend on the other cells."""
-    return [SEED, zlib.crc32(repr(key).encode("utf-8"))]
+    return [BOOTSTRAP_SEED, zlib.crc32(repr(key).encode("utf-8"))]
 
 
 def cell_interval(x_runs, b_runs, lang, split, metric, resamples=RESAMPLES, key=None):

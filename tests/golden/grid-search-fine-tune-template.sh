@@ -24,7 +24,7 @@ set -euo pipefail
 cd '/srv/ipa finetune'
 echo "job ${SLURM_JOB_ID:-local} (rus-pol-sentiment-ipa-polish+russian-to-polish+russian-001) on $(hostname) at $(date -Iseconds); run <run_id>"
 echo "hyperparameters of this grid point:"
-cat '/srv/ipa finetune/jobs/temp-configs/rus-pol-sentiment-grid-001-0c1dd89a.json'
+cat '/srv/ipa finetune/jobs/temp-configs/rus-pol-sentiment-grid-001-93f45bc0.json'
 # Threads follow the CPUs Slurm gave this job, not the node's core count.
 export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-8}"
-exec '/opt/py env/bin/python' finetune-exp.py <project>/config/finetune-rus-pol-sentiment.json <tmp>/overlay.json '/srv/ipa finetune/jobs/temp-configs/rus-pol-sentiment-grid-001-0c1dd89a.json' --model-type ipa --train-langs polish russian --eval-langs polish russian --cpus "${SLURM_CPUS_PER_TASK:-8}"
+exec '/opt/py env/bin/python' finetune-exp.py <project>/config/finetune-rus-pol-sentiment.json <tmp>/overlay.json '/srv/ipa finetune/jobs/temp-configs/rus-pol-sentiment-grid-001-93f45bc0.json' --model-type ipa --train-langs polish russian --eval-langs polish russian --cpus "${SLURM_CPUS_PER_TASK:-8}"
