@@ -19,8 +19,8 @@ from ipa_finetune.errors import UserError
 from ipa_finetune.manifest import find_manifests, study_jobs_dir
 from ipa_finetune.report import build
 from ipa_finetune.report.collect import SPLITS
+from ipa_finetune.report.markdown import render_status
 from ipa_finetune.report.status import job_statuses
-from ipa_finetune.report.status_view import render_status
 from ipa_finetune.report.uncertainty import RESAMPLES
 from ipa_finetune.runs import REPORT_FILE, study_results_dir
 from ipa_finetune.slurm import Lookup

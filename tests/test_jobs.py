@@ -13,7 +13,7 @@ from ipa_finetune.config.schema import REQUIRED_TEMPLATE_FIELDS
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, UserError
 from ipa_finetune.files import write_json_atomic
-from ipa_finetune.launch import arrays, jobs, options, templates
+from ipa_finetune.launch import arrays, jobs, templates
 from ipa_finetune.manifest import log_path
 from ipa_finetune.train import experiment
 
@@ -374,9 +374,9 @@ def test_empty_field_lines_are_left_out_and_options_render_as_sbatch_lines():
     text = "#!/bin/bash\n#SBATCH -J x\n{sbatch_options}\n  {array}\nset -e\n{{not_a_field}}\necho {array}.\n"
     assert templates.render(text, {"sbatch_options": "", "array": ""}) == \
         "#!/bin/bash\n#SBATCH -J x\nset -e\n{not_a_field}\necho .\n"
-    lines = options.sbatch_lines({"partition": "gpu", "exclusive": True, "requeue": False, "nodes": 1})
+    lines = templates.sbatch_lines({"partition": "gpu", "exclusive": True, "requeue": False, "nodes": 1})
     assert lines == "#SBATCH --partition=gpu\n#SBATCH --exclusive\n#SBATCH --nodes=1"
-    assert options.report_job_options({"partition": "gpu", "account": "lab", "mem": "32G",
+    assert templates.report_job_options({"partition": "gpu", "account": "lab", "mem": "32G",
                                        "exclusive": True}) == ["--partition=gpu", "--account=lab"]
 
 

@@ -1,6 +1,6 @@
-"""Job planning for grid-search.py and finetuning-generator.py (no submission, no writing: it only
-reads the inputs to fingerprint them; launcher.py does the side effects, templates.py renders the
-scripts).
+"""Job planning for grid-search.py and finetuning-generator.py (no submission; it reads the inputs to
+fingerprint them and writes only a grid job's hyperparameter config; launcher.py and arrays.py do the
+other side effects, templates.py renders the scripts).
 
 A Job is one run of finetune-exp.py: (model type, train languages, eval languages, hyperparameter
 override, seed). Its run id (ipa_finetune.runs) is known before it is submitted, so a generator can
@@ -10,15 +10,18 @@ one job per seed: replicates, each with its own run id. Example:
     planned = plan_transfer_jobs(study, ["config/demo.json"], ["normal", "ipa"])   # 12 jobs
     planned = plan_transfer_jobs(study, files, ["normal", "ipa"], seeds=[1, 2, 3])  # 36 jobs
     to_run, finished = split_finished(planned)
+    input_changes(study, to_run)   # ["inputs changed since 27 finished run(s) ...", "  checkpoint ..."]
 """
 import dataclasses
 import hashlib
 import itertools
 import os
+from collections import Counter
 
 from .. import runs
 from ..config.seeds import replicate_seeds, with_seed
 from ..config.selection import selection_of
+from ..files import write_json_atomic
 from ..inputs.fingerprint import run_inputs
 
 @dataclasses.dataclass(frozen=True)
@@ -156,11 +159,36 @@ def hyperparameter_config(hp):
     return {"hyperparameters": hp}
 
 
+def write_grid_configs(jobs):
+    """The hyperparameter config each grid job reads (its last config file)."""
+    for job in jobs:
+        if job.temp_config:
+            write_json_atomic(job.temp_config, hyperparameter_config(job.hyperparameters))
+
+
 def temp_config_path(folder, study, index, hp):
     """`<folder>/<study>-grid-<index>-<hash8>.json`: the content hash keeps a newer grid from
     overwriting a file that a still-queued job of an older grid will read."""
     digest = hashlib.sha256(runs.canonical(hp).encode()).hexdigest()[:8]
     return os.path.join(folder, f"{study}-grid-{index:03d}-{digest}.json")
+
+
+def input_changes(study, job_list):
+    """Lines summarising, per changed input, how many jobs of which model type it makes new runs."""
+    counts, changed, folders = Counter(), 0, {}
+    for job in job_list:
+        folder = os.path.dirname(job.run_dir)
+        finished = folders.setdefault(folder, runs.FinishedRuns(folder))
+        found = runs.changed_since(job.run_dir, study.cfg["task"], job_hyperparameters(study, job),
+                                   job.inputs, finished)
+        if found:
+            changed += 1
+            counts.update((what, job.model_type) for what in found[1])
+    if not changed:
+        return []
+    lines = [f"inputs changed since {changed} finished run(s) with the same settings (new runs are "
+             "trained, the old folders kept):"]
+    return lines + [f"  {what}: {n} {mt} job(s)" for (what, mt), n in sorted(counts.items())]
 
 
 def split_finished(jobs, force=False):

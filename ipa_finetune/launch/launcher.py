@@ -2,8 +2,8 @@
 only show them (--dry-run); keep a manifest of what was submitted. The side effects of
 grid-search.py and finetuning-generator.py live here; what to run is jobs.py, how a script looks
 templates.py, what Slurm says slurm.py, what was submitted manifest.py. By default the jobs go out
-as job arrays (arrays.py plans them, array_launch.py writes and submits them; --no-array: one
-script and one sbatch per job), followed by the report job (report_job.py; --no-report skips it).
+as job arrays (arrays.py plans, writes and submits them; --no-array: one script and one sbatch
+per job), followed by the report job (report_job.py; --no-report skips it).
 
 Re-run rules (a launcher can be run again after any failure, and submits no duplicate):
 - a job whose run dir has results.json is skipped (unless --force);
@@ -37,9 +37,9 @@ from ..cpus import usable_cpus
 from ..errors import UserError
 from ..files import PROJECT_ROOT, write_text_atomic
 from ..inputs import preflight
-from . import array_launch, templates
+from ..inputs.fingerprint import shared_columns
+from . import arrays, templates
 from . import jobs as jobs_mod
-from .changes import input_changes, shared_column_warnings
 from ..manifest import (append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest,
                        study_jobs_dir)
 from .report_job import submit_report, write_report_script
@@ -196,7 +196,7 @@ def classify_submitted(jobs, entries, states):
 def write_job_files(job_list, scripts, output_dir):
     """Each job's script (and its grid hyperparameter config); returns the script paths."""
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
-    array_launch.write_grid_configs(job_list)
+    jobs_mod.write_grid_configs(job_list)
     paths = []
     for job, text in zip(job_list, scripts):
         path = os.path.join(output_dir, f"{job.name}.sh")
@@ -264,7 +264,8 @@ def check_before_launch(job_list, setup):
     except templates.TemplateError as e:
         problems.append(e)
     preflight.raise_problems(problems, "nothing was written or submitted")
-    shared_column_warnings(setup.study, job_list)
+    for line in shared_columns(study, {lang for j in job_list for lang in j.train_langs + j.eval_langs}):
+        print(f"warning: {line}", file=sys.stderr)
     if not options.dry_run and not options.local and shutil.which("sbatch") is None:
         raise SubmitError("sbatch not found on PATH (no Slurm here): use --local to run the jobs on this "
                           "machine, or --dry-run to only write the job scripts")
@@ -277,7 +278,7 @@ def jobs_left(job_list, output_dir, force, what, study):
     to_run, finished = jobs_mod.split_finished(job_list, force)
     print(f"{len(job_list)} {what} planned", end="")
     print(f"; {len(finished)} skipped: results.json exists (--force re-runs them)" if finished else "")
-    for line in input_changes(study, to_run):
+    for line in jobs_mod.input_changes(study, to_run):
         print(line)
     run_ids = {job.run_id for job in to_run}
     entries, problems = read_manifest(manifest_path(output_dir))
@@ -318,9 +319,9 @@ def launch(job_list, setup, what="jobs"):
     if options.local:
         return run_here(written, settings)
     if written.chunks is not None:
-        submitted = array_launch.submit_chunks(written.chunks, settings.output_dir, options.array_limit)
-        arrays = array_launch.describe(written.chunks, options.array_limit)
-        print(f"submitted {len(written.jobs)} jobs as {arrays} (array job ids {', '.join(submitted)}); "
+        submitted = arrays.submit_chunks(written.chunks, settings.output_dir, options.array_limit)
+        described = arrays.describe(written.chunks, options.array_limit)
+        print(f"submitted {len(written.jobs)} jobs as {described} (array job ids {', '.join(submitted)}); "
               f"manifest: {manifest_path(settings.output_dir)}")
     else:
         submitted = submit_all(written.jobs, written.paths, settings.output_dir)
@@ -343,12 +344,12 @@ class Written:
 
 
 def write_arrays(to_run, latest, setup, by_name):
-    """Job lists and array scripts (array_launch.py)."""
-    chunks, size = array_launch.plan(to_run, latest, setup)
-    array_launch.write_chunks(chunks, setup, by_name)
-    jobs, paths, envs = array_launch.local_runs(chunks)
+    """Job lists and array scripts (arrays.py)."""
+    chunks, size = arrays.plan_arrays(to_run, latest, setup)
+    arrays.write_chunks(chunks, setup, by_name)
+    jobs, paths, envs = arrays.local_runs(chunks)
     return Written(jobs, paths, envs, chunks,
-                   f"{len(jobs)} jobs in {array_launch.describe(chunks, setup.options.array_limit)}, each "
+                   f"{len(jobs)} jobs in {arrays.describe(chunks, setup.options.array_limit)}, each "
                    f"with its .jobs list, written to {setup.settings.output_dir} ({size})")
 
 

@@ -8,7 +8,7 @@ which the report's job status then shows).
 
 Resources: 1 CPU, REPORT_TIME and REPORT_MEM (reading results.json files and drawing a few heatmaps
 takes seconds and a few hundred MB), and the placement options of slurm.options (account, partition,
-qos, ...: options.PLACEMENT_OPTIONS), since many clusters refuse a job without an account.
+qos, ...: templates.PLACEMENT_OPTIONS), since many clusters refuse a job without an account.
 """
 import os
 import shlex
@@ -16,7 +16,7 @@ import shlex
 from ..files import write_text_atomic
 from ..manifest import append_manifest, log_path, manifest_path, report_entry, study_jobs_dir
 from ..runs import REPORT_FILE, report_dir, study_results_dir
-from .options import report_job_options
+from .templates import report_job_options
 from ..slurm import SubmitError, sbatch
 
 REPORT_TIME = "00:15:00"   # minutes of work at most, also for thousands of runs

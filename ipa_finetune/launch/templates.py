@@ -1,13 +1,19 @@
-"""Job templates: str.format Slurm scripts from jobs/templates/ (pure: text in, text out).
+"""Job templates: str.format Slurm scripts from jobs/templates/, and the config's sbatch options
+(pure: text in, text out).
 
     template = load_template(find_template("jobs/templates/", "finetune-template.sh"))
     fields = [job_fields(job, cfg, settings) for job in planned]
     check_fields(template, "finetune-template.sh", fields)      # one error naming every missing field
     script = render(template, fields[0])
+    sbatch_lines({"partition": "gpu", "exclusive": True})     # '#SBATCH --partition=gpu\n#SBATCH --exclusive'
+    report_job_options({"partition": "gpu", "mem": "32G"})    # ['--partition=gpu']: where, not what
 
 A bash `${VAR}` must be written `${{VAR}}` in a template (str.format doubles literal braces);
 template_fields() says so when a template forgets. A line holding nothing but a field that is empty
 for this script (`{array}` of a single job, `{sbatch_options}` without slurm.options) is left out.
+config/schema.py validated slurm.options when the config was loaded: long option names, values
+without whitespace or quotes (sbatch splits `#SBATCH` lines at whitespace and has no quoting), none of
+the options the templates set themselves. `true` is a bare flag, `false` leaves the option out.
 """
 import os
 import re
@@ -18,7 +24,11 @@ from ..config.schema import GRID_ONLY_TEMPLATE_FIELDS, JOB_TEMPLATE_FIELDS
 from ..errors import UserError
 from ..files import find_file
 from ..manifest import log_path
-from .options import sbatch_lines
+
+# The options that say where a job may run (who pays, which queue), which a small CPU-only job such
+# as the report job needs as much as the fine-tunes; resource options (mem, gres, constraint,
+# exclusive, ...) describe a fine-tune and are not passed on.
+PLACEMENT_OPTIONS = ("account", "partition", "qos", "reservation", "clusters", "wckey")
 
 ARRAY_FIELDS = ("array", "array_task")  # what a template needs to run as a job array
 FIELD_LINE_RE = re.compile(r"^\s*\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$")
@@ -65,6 +75,27 @@ def template_fields(template, path="template"):
         raise TemplateError(f"{path}: not a valid str.format template ({e}); write {{{{ and }}}} for "
                             "literal braces, e.g. ${{SLURM_CPUS_PER_TASK}}") from None
     return names
+
+
+def option_words(options):
+    """`--name=value` (or a bare `--name` for true) per option, in the config's order."""
+    words = []
+    for name, value in options.items():
+        if value is True:
+            words.append(f"--{name}")
+        elif value is not False and value is not None:
+            words.append(f"--{name}={value}")
+    return words
+
+
+def sbatch_lines(options):
+    """The template field `sbatch_options`: one `#SBATCH` line per option, or "" for none."""
+    return "\n".join(f"#SBATCH {word}" for word in option_words(options))
+
+
+def report_job_options(options):
+    """The placement options (PLACEMENT_OPTIONS) of `options`, as sbatch command-line words."""
+    return option_words({k: v for k, v in options.items() if k in PLACEMENT_OPTIONS})
 
 
 def job_fields(job, cfg, settings):

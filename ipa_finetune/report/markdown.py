@@ -1,4 +1,8 @@
-"""Markdown rendering of a collected report: pure functions from `build.Report` to text."""
+"""Markdown rendering, pure: a collected report (`build.Report`) and the --status page to text.
+
+    text = render_report(report)
+    print(render_status(job_statuses(entries, Lookup()), manifests, problems))   # --status
+"""
 import json
 
 from ..config.schema import higher_is_better
@@ -170,6 +174,19 @@ def status_section(report):
                       [[j.state, j.job_id, j.job_name, j.run_id, j.detail, j.script] for j in todo]),
                 ""]
     return "\n".join(out + log_tails(todo, report.manifest_problems) + [""])
+
+
+def render_status(jobs, manifests, problems=()):
+    """collect-results.py --status: a count per state, one row per job (array tasks one by one) with
+    Slurm's state and the elapsed time, then the failed jobs' log tails."""
+    out = ["# Job status", "", job_counts(jobs, len(manifests)), ""]
+    if jobs:
+        rows = [[j.state, j.slurm_state or "–", j.elapsed or "–", j.job_id, j.job_name, j.run_id,
+                 j.detail] for j in jobs]
+        out += [table(["state", "Slurm state", "elapsed", "job id", "job name", "run id", "detail"],
+                      rows, ["l", "l", "r", "l", "l", "l", "l"]), ""]
+    out += log_tails(jobs, problems)
+    return "\n".join(out).rstrip() + "\n"
 
 
 def provenance_section(report):
