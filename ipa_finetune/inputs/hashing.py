@@ -56,6 +56,12 @@ def _write_record(places, record):
             continue
 
 
+def sha256_of(path):
+    """The sha256 hex digest of a file's bytes, read in a stream (raises OSError)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def file_sha256(path, cache_dir, sidecar=False):
     """{"path": absolute path, "size": bytes, "sha256": hex} of a file. sidecar: keep the record
     beside the file (checkpoints). Raises OSError when the file cannot be read."""
@@ -66,8 +72,7 @@ def file_sha256(path, cache_dir, sidecar=False):
         places = _record_places(real, cache_dir, sidecar)
         digest = next(filter(None, (_read_record(p, real, key) for p in places)), None)
         if digest is None:
-            with open(real, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            digest = sha256_of(real)
             _write_record(places, {"version": RECORD_VERSION, "path": real, "stat": key,
                                    "sha256": digest})
         _memory[(real, tuple(key))] = digest

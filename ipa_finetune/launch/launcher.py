@@ -38,12 +38,12 @@ from ..errors import UserError
 from ..files import PROJECT_ROOT, write_text_atomic
 from ..inputs import preflight
 from ..inputs.fingerprint import shared_columns
-from . import arrays, templates
-from . import jobs as jobs_mod
 from ..manifest import (append_manifest, latest_per_run, manifest_entry, manifest_path, read_manifest,
                        study_jobs_dir)
-from .report_job import submit_report, write_report_script
 from ..slurm import FINAL_STATES, SubmitError, queue_states, sbatch
+from . import arrays, templates
+from . import jobs as jobs_mod
+from .report_job import submit_report, write_report_script
 
 DEFAULT_MAX_JOBS = 100
 

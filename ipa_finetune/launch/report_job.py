@@ -16,8 +16,8 @@ import shlex
 from ..files import write_text_atomic
 from ..manifest import append_manifest, log_path, manifest_path, report_entry, study_jobs_dir
 from ..runs import REPORT_FILE, report_dir, study_results_dir
-from .templates import report_job_options
 from ..slurm import SubmitError, sbatch
+from .templates import report_job_options
 
 REPORT_TIME = "00:15:00"   # minutes of work at most, also for thousands of runs
 REPORT_MEM = "2G"          # python + matplotlib peak well under 1 GB; some clusters default to less

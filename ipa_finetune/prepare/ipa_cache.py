@@ -10,12 +10,11 @@ import hashlib
 import os
 import sqlite3
 
+from ..errors import UserError
 
 BATCH = 500  # keys per SELECT: well below SQLite's limit on bound parameters (999 in old builds)
 LOCK_TIMEOUT_S = 300  # another run writing the same file holds its lock for one chunk, far less
 
-
-from ..errors import UserError
 
 def _key(text):
     return hashlib.sha256(text.encode("utf-8")).digest()

@@ -10,12 +10,11 @@ import os
 import shutil
 import tempfile
 
+from ..errors import UserError
+from ..files import current_umask, write_json_atomic
 
 PREPARE_FILE = "prepare.json"
 
-
-from ..errors import UserError
-from ..files import current_umask, write_json_atomic
 
 def check_target(folder, force):
     """Raise UserError when `folder` holds something and --force was not given."""

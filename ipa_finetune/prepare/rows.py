@@ -13,10 +13,9 @@ import collections
 import dataclasses
 import random
 
-
-
 from ..config.schema import show
 from ..errors import DataError, UserError
+
 
 @dataclasses.dataclass
 class Rows:

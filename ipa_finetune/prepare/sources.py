@@ -14,16 +14,15 @@ several times: its sources are concatenated in order (RuSentiment's two training
 """
 import csv
 import dataclasses
-import hashlib
 import os
 
+from ..config.schema import did_you_mean, show
+from ..errors import DataError, UserError
+from ..inputs.hashing import sha256_of
 
 KINDS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 TEXT_TYPES = ("string", "large_string", "null")  # null: a JSON column that is empty in every row
 
-
-from ..config.schema import did_you_mean, show
-from ..errors import DataError, UserError
 
 @dataclasses.dataclass
 class Source:
@@ -77,11 +76,6 @@ def _parse_input(value, splits):
 
 
 # ----------------------------------------------------------------------------- reading
-
-def sha256_of(path):
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
 
 def _header(source):
     """The column names of a CSV/TSV file, from its first row."""

@@ -20,9 +20,9 @@ import logging
 import os
 
 from ..errors import DataError
+from ..inputs.diagnose import load_error, not_utf8
 from ..inputs.fingerprint import hub_split
 from ..inputs.splits import builder_of, is_saved_dataset, local_split, split_names, where
-from ..inputs.diagnose import load_error, not_utf8
 from .labels import label_encoder, validate_labels
 
 # Bump when the encoding below changes, so old cached token ids are not reused.

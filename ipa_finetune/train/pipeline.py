@@ -25,16 +25,16 @@ import time
 import types
 
 from ..checkpoint import load_classifier
+from ..config import selection
 from ..errors import ConfigError
 from ..files import write_json_atomic
-from ..config import selection
 from ..inputs.splits import roles_of
+from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
+from ..predictions import write_predictions
 from . import data, experiment
 from . import results as records
-from ..predictions import write_predictions
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
-from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
 
 log = logging.getLogger("ipa_finetune")
 

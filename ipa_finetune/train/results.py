@@ -6,9 +6,9 @@ import datetime
 
 from .. import runs
 from ..config.schema import METRICS
+from ..config.selection import selection_of
 from .metrics import MEAN
 from .provenance import provenance
-from ..config.selection import selection_of
 
 
 def _epoch(value):

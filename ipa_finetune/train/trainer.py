@@ -15,9 +15,9 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..config.schema import METRICS, higher_is_better
+from ..config.selection import keeps_best, selection_of
 from .data import collator
 from .metrics import MEAN, classification_metrics
-from ..config.selection import keeps_best, selection_of
 
 log = logging.getLogger("ipa_finetune")
 # the file-only logger of train.log (the Trainer already prints its logs on the console)
