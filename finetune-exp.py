@@ -27,7 +27,7 @@ from ipa_finetune.config.loader import add_config_arguments
 from ipa_finetune.config.study import study_from_args
 from ipa_finetune.cpus import default_cpus
 from ipa_finetune.inputs.fingerprint import shared_columns
-from ipa_finetune.train import experiment
+from ipa_finetune.train import experiment, runner
 
 
 def parse_args(argv=None):
@@ -80,8 +80,8 @@ def main(argv=None):
                                  output_dir=args.output_dir, max_steps=args.max_steps)
     for line in shared_columns(study, args.train_langs + args.eval_langs):
         print(f"warning: {line}", file=sys.stderr)
-    return experiment.run_plans(plans, cpus=args.cpus or default_cpus(), save_model=args.save_model,
-                                force=args.force)
+    return runner.run_plans(plans, cpus=args.cpus or default_cpus(), save_model=args.save_model,
+                            force=args.force)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,20 @@
-"""What finetune-exp.py's runs are, decided before anything heavy is imported, and running them.
+"""What finetune-exp.py's runs are, decided before anything heavy is imported.
 
 plan_run() checks the command line against the study (model type, languages), fingerprints the
 run's inputs (checkpoint, tokenizer, datasets: hashed once per change, see ipa_finetune.inputs) and
 fixes the run id and run directory, so that a finished run is recognised and skipped in a fraction
-of a second, without importing torch. run_plans() runs planned runs one after the other.
+of a second, without importing torch.
 
     plans = plan_runs(study, "ipa", ["russian"], ["polish"])   # one per seed of the config
-    exit_code = run_plans(plans, cpus=4)
 """
 import dataclasses
 import os
 import shutil
-import sys
-import traceback
 
 from .. import predictions, runs
 from ..config.seeds import check_seeds, replicate_seeds, with_seed
 from ..config.selection import selection_of
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError
 from ..inputs.fingerprint import run_inputs, short
 from ..inputs import preflight
 
@@ -111,44 +108,6 @@ def check_inputs(plans):
     problems = preflight.check_runs(plans[0].study, [
         (p.model_type, p.train_langs, p.eval_langs, selection_of(p.study.hyperparameters)) for p in plans])
     preflight.raise_problems(problems, "nothing was trained")
-
-
-def run_plans(plans, cpus, save_model=True, force=False):
-    """Train the plans one after the other in this process; returns the exit code. A finished run is
-    skipped (force: run again); every other run's inputs are checked before the first step. A stop
-    signal ends the loop once the current run's checkpoint is saved (exit code 128 + the signal); a
-    run that fails on anything but bad input is reported and the next one starts (exit code 1)."""
-    todo = [plan for plan in plans if force or not _skipped(plan)]
-    if not todo:
-        return 0
-    check_inputs(todo)
-    from . import pipeline  # torch, transformers: only when there is work to do
-
-    failed = []
-    for k, plan in enumerate(todo, 1):
-        if len(plans) > 1:
-            print(f"seed {plan.seed}: run {k} of {len(todo)} to train ({plan.run_id})", flush=True)
-        try:
-            pipeline.run(plan, cpus=cpus, save_model=save_model, fresh=force)
-        except pipeline.Interrupted as stopped:  # already logged; the checkpoint is the resume point
-            return stopped.exit_code
-        except UserError:  # bad input: the other runs read the same inputs
-            raise
-        except Exception:
-            traceback.print_exc()
-            failed.append(plan.run_id)
-    if failed:
-        print(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _skipped(plan):
-    """Say so and tidy up when a run is already finished."""
-    done = finished_message(plan)
-    if done:
-        clear_leftover_checkpoints(plan)
-        print(done)
-    return done is not None
 
 
 def changed_inputs_message(plan):
