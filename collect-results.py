@@ -41,9 +41,24 @@ model type shows its newest inputs, older runs are listed as superseded (--all-i
 input set)."""
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+# On/off flags and what they do.
+SWITCHES = {
+    "--no-plots": "skip the heatmap and learning-curve PNGs",
+    "--print-config": "print the resolved --config (each value with the file that set it) and exit",
+    "--all-inputs": "show runs of superseded inputs too (an older checkpoint, tokenizer or dataset of a "
+                    "model type), each input set as its own block, e.g. 'ipa (superseded 1)'; by "
+                    "default only each model type's newest inputs are in the tables and older runs "
+                    "are listed under 'Superseded runs'",
+    "--no-slurm": "do not ask squeue/sacct for job states (jobs without results: state unknown, or "
+                  "what their log says)",
+    "--status": "only the job status: every job of the manifests (array tasks included) with its "
+                "state, Slurm state, elapsed time and, for failed jobs, the end of its log; printed, "
+                "nothing written",
+}
+
+
+def add_input_arguments(p):
+    """Where the results and the manifests are."""
     p.add_argument("results_dirs", nargs="*", metavar="RESULTS_DIR",
                    help="folders searched recursively for results.json (default: from the config)")
     p.add_argument("--config", nargs="+", metavar="CONFIG",
@@ -52,6 +67,10 @@ def parse_args(argv=None):
     p.add_argument("--manifest", nargs="+", metavar="PATH",
                    help="manifest.jsonl files of the job generators, for the job status "
                         "(default: those under the config's jobs dir; none without a config)")
+
+
+def add_report_arguments(p):
+    """What the report shows, and where it goes."""
     p.add_argument("--metric", default=None,
                    help="metric shown and used to pick settings: accuracy, precision, recall, f1 "
                         "(macro), loss... (default: the config's metric_for_best_model, else f1)")
@@ -72,20 +91,14 @@ def parse_args(argv=None):
     p.add_argument("--resamples", type=int_at_least(1000), default=RESAMPLES, metavar="R",
                    help="paired bootstrap resamples per difference cell, at least 1000 "
                         "(default: %(default)s)")
-    switches = {
-        "--no-plots": "skip the heatmap and learning-curve PNGs",
-        "--print-config": "print the resolved --config (each value with the file that set it) and exit",
-        "--all-inputs": "show runs of superseded inputs too (an older checkpoint, tokenizer or dataset of a "
-                        "model type), each input set as its own block, e.g. 'ipa (superseded 1)'; by "
-                        "default only each model type's newest inputs are in the tables and older runs "
-                        "are listed under 'Superseded runs'",
-        "--no-slurm": "do not ask squeue/sacct for job states (jobs without results: state unknown, or "
-                      "what their log says)",
-        "--status": "only the job status: every job of the manifests (array tasks included) with its "
-                    "state, Slurm state, elapsed time and, for failed jobs, the end of its log; printed, "
-                    "nothing written",
-    }
-    for flag, text in switches.items():
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_input_arguments(p)
+    add_report_arguments(p)
+    for flag, text in SWITCHES.items():
         p.add_argument(flag, action="store_true", help=text)
     return p.parse_args(argv)
 

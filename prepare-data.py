@@ -24,11 +24,8 @@ from ipa_finetune.prepare import pipeline
 from ipa_finetune.prepare.transcribe import MAX_DEFAULT_WORKERS, default_workers
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Write a language-database entry's dataset folder from raw labelled files: the text, "
-                    "its IPA transcription by epitran and the label, one file per split, plus prepare.json.")
-    add_config_arguments(parser)
+def add_input_arguments(parser):
+    """Which entry to prepare, and from which raw files and columns."""
     parser.add_argument("--language", metavar="LANG",
                         help="the language whose dataset to prepare (a language of the config, or of the "
                              "database with --dataset)")
@@ -44,6 +41,14 @@ def parse_args(argv=None):
                              "(default: the entry's own names)")
     parser.add_argument("--label-column", metavar="COL",
                         help="the raw label column (default: the entry's eval_feature)")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Write a language-database entry's dataset folder from raw labelled files: the text, "
+                    "its IPA transcription by epitran and the label, one file per split, plus prepare.json.")
+    add_config_arguments(parser)
+    add_input_arguments(parser)
     parser.add_argument("--drop-labels", nargs="+", metavar="LABEL",
                         help="drop the rows with these raw labels, e.g. RuSentiment's skip speech "
                              "(default: none; any label not in label_names is an error)")

@@ -122,19 +122,8 @@ def machine(device, threads):
 # ---------------------------------------------------------------------------------------------------
 
 
-def run(size, device, threads, root, preprocess=True, which="abc"):
-    """The whole benchmark; returns the result dict."""
-    import datasets
-
-    from ipa_finetune.train.trainer import LengthDroppingCollator
-    from ipa_finetune.train.pipeline import set_threads
-    from transformers import default_data_collator
-
-    set_threads(threads)
-    datasets.disable_progress_bars()
-    gc.freeze()  # the imported libraries' objects: every gc.collect (the Trainer runs some) skips them
-    res = {"machine": machine(device, threads), "versions": versions(), "size": dataclasses.asdict(size)}
-    tokenizer = build_tokenizer(root, size)
+def prepare_data(root, size, tokenizer):
+    """(a)/(b)'s length-grouped dataset, (c)'s padded one, the real lengths, and their summary."""
     rows = synthetic_rows(size.steps * size.batch_size, 1, size, 4 * size.block_size)
     raw, grouped_ds = project_dataset(write_jsonl(os.path.join(root, "train"), "train", rows), tokenizer,
                                       size.block_size, os.path.join(root, "cache"))
@@ -142,34 +131,70 @@ def run(size, device, threads, root, preprocess=True, which="abc"):
     lengths = list(grouped_ds["length"])
     if sum(map(sum, padded_ds["attention_mask"])) != sum(lengths):
         raise RuntimeError("(c)'s padded data does not hold the same real tokens as (a)'s")
-    real = {"examples": len(lengths), "tokens": sum(lengths)}
     srt = sorted(lengths)
-    res["data"] = {"examples": len(lengths), "steps": size.steps, "batch": size.batch_size,
-                   "mean": sum(lengths) / len(lengths), "median": srt[len(srt) // 2],
-                   "p95": srt[int(0.95 * (len(srt) - 1))], "max": srt[-1], "real_tokens": sum(lengths)}
+    summary = {"examples": len(lengths), "steps": size.steps, "batch": size.batch_size,
+               "mean": sum(lengths) / len(lengths), "median": srt[len(srt) // 2],
+               "p95": srt[int(0.95 * (len(srt) - 1))], "max": srt[-1], "real_tokens": sum(lengths)}
+    return grouped_ds, padded_ds, lengths, summary
 
-    peaks = [matmul_peak(size.matmul_n, device)]
+
+def warm_up(size, tokenizer, grouped_ds, device, threads, root):
+    """One untimed step of a 1-layer model: the lazy imports and one-time buffers of the Trainer,
+    torch and MKL then count against no pipeline's time or memory."""
+    from ipa_finetune.train.trainer import LengthDroppingCollator
+
+    one = dataclasses.replace(size, n_layer=1, steps=1, warmup_steps=0)
+    train_once(gpt2_model(one, tokenizer.eos_token_id), grouped_ds, LengthDroppingCollator(tokenizer), one,
+               device, threads, root, True)
+
+
+def time_pipelines(pipelines, size, device, threads, root, real):
+    """{name: [measure() per repeat]}, the pipelines interleaved: a, b, c, a, b, c, ... (a noisy spell
+    hits every pipeline alike)."""
+    runs = {name: [] for name in pipelines}
+    for _ in range(size.repeats):
+        for name, (make, ds, coll, grouped) in pipelines.items():
+            runs[name].append(measure(make, ds, coll, size, device, threads, root, grouped))
+            print(f"  {name}: {real['examples'] / runs[name][-1][0]:.1f} examples/s", file=sys.stderr, flush=True)
+    return runs
+
+
+def pipeline_table(root, size, tokenizer, grouped_ds, padded_ds, which):
+    """{name: (model maker, dataset, collator, length-grouped)} of the pipelines `which` names."""
+    from ipa_finetune.train.trainer import LengthDroppingCollator
+    from transformers import default_data_collator
+
     ours = lambda: project_model(root, size)  # noqa: E731
     theirs = lambda: gpt2_model(size, tokenizer.eos_token_id)  # noqa: E731
-    n_params = non_embedding_params(ours())
-    res["model"] = {k: getattr(size, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")}
-    res["model"]["non_embedding_params"] = n_params
     collate = LengthDroppingCollator(tokenizer)
     pipelines = {
         "(a) nanoGPT, project pipeline": (ours, grouped_ds, collate, True),
         "(b) HF GPT-2, project pipeline": (theirs, grouped_ds, collate, True),
         "(c) HF GPT-2, padded to max_length": (theirs, padded_ds, default_data_collator, False),
     }
-    pipelines = {name: p for name, p in pipelines.items() if name[1] in which}
-    # one untimed step of a 1-layer model first: the lazy imports and one-time buffers of the Trainer,
-    # torch and MKL then count against no pipeline's time or memory
-    one = dataclasses.replace(size, n_layer=1, steps=1, warmup_steps=0)
-    train_once(gpt2_model(one, tokenizer.eos_token_id), grouped_ds, collate, one, device, threads, root, True)
-    runs = {name: [] for name in pipelines}
-    for _ in range(size.repeats):  # a, b, c, a, b, c, ...: a noisy spell hits every pipeline alike
-        for name, (make, ds, coll, grouped) in pipelines.items():
-            runs[name].append(measure(make, ds, coll, size, device, threads, root, grouped))
-            print(f"  {name}: {real['examples'] / runs[name][-1][0]:.1f} examples/s", file=sys.stderr, flush=True)
+    return {name: p for name, p in pipelines.items() if name[1] in which}
+
+
+def run(size, device, threads, root, preprocess=True, which="abc"):
+    """The whole benchmark; returns the result dict."""
+    import datasets
+
+    from ipa_finetune.train.pipeline import set_threads
+
+    set_threads(threads)
+    datasets.disable_progress_bars()
+    gc.freeze()  # the imported libraries' objects: every gc.collect (the Trainer runs some) skips them
+    res = {"machine": machine(device, threads), "versions": versions(), "size": dataclasses.asdict(size)}
+    tokenizer = build_tokenizer(root, size)
+    grouped_ds, padded_ds, lengths, res["data"] = prepare_data(root, size, tokenizer)
+    real = {"examples": len(lengths), "tokens": sum(lengths)}
+    peaks = [matmul_peak(size.matmul_n, device)]
+    n_params = non_embedding_params(project_model(root, size))
+    res["model"] = {k: getattr(size, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")}
+    res["model"]["non_embedding_params"] = n_params
+    pipelines = pipeline_table(root, size, tokenizer, grouped_ds, padded_ds, which)
+    warm_up(size, tokenizer, grouped_ds, device, threads, root)
+    runs = time_pipelines(pipelines, size, device, threads, root, real)
     peaks.append(matmul_peak(size.matmul_n, device))
     res["matmul_peak"] = max(peaks, key=lambda p: p["flops"])
     flops = train_flops(size, n_params, lengths)

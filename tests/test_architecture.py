@@ -158,14 +158,39 @@ def test_the_check_finds_a_back_up_import_a_sibling_import_and_a_circle(tmp_path
     assert len(problems) == 5, problems
 
 
+def python_files(root):
+    """Every .py file of the project outside tests/ and hidden folders (.venv)."""
+    for folder, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d != "tests"]
+        yield from (os.path.join(folder, f) for f in files if f.endswith(".py"))
+
+
+def long_functions(root, limit=45):
+    """{"file:function": lines} of every function longer than `limit` lines (docstring included)."""
+    found = {}
+    for path in python_files(root):
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if (n := node.end_lineno - node.lineno + 1) > limit:
+                    found[f"{os.path.relpath(path, root)}:{node.name}"] = n
+    return found
+
+
+def test_no_function_is_long(tmp_path):
+    """Short functions (< ~40 lines, as nanoGPT's): none over 45 outside tests. The check itself
+    finds a long one."""
+    assert long_functions(PROJECT_ROOT) == {}
+    (tmp_path / "x.py").write_text("def f():\n" + "    pass\n" * 45)
+    assert long_functions(str(tmp_path)) == {"x.py:f": 46}
+
+
 def test_no_module_is_long():
     """~300-line files, nanoGPT's model.py as the model; no script or module over ~450 (tests aside)."""
     long = {}
-    for folder, subdirs, files in os.walk(PROJECT_ROOT):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d != "tests"]
-        for f in files:
-            if f.endswith(".py"):
-                path = os.path.join(folder, f)
-                if (n := sum(1 for _ in open(path, encoding="utf-8"))) > 450:
-                    long[os.path.relpath(path, PROJECT_ROOT)] = n
+    for path in python_files(PROJECT_ROOT):
+        with open(path, encoding="utf-8") as f:
+            if (n := sum(1 for _ in f)) > 450:
+                long[os.path.relpath(path, PROJECT_ROOT)] = n
     assert long == {}

@@ -54,16 +54,7 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
     marks[i][j] true: the cell gets a bold outline; note: a footnote under the map."""
     nrows, ncols = len(row_labels), len(col_labels)
     data = [[math.nan if v is None else float(v) for v in row] for row in values]
-    finite = [v for row in data for v in row if not math.isnan(v)]
-    if diverging:
-        m = vlim if vlim is not None else max([abs(v) for v in finite] + [1e-3])
-        norm, cmap = Normalize(-m, m), matplotlib.colormaps[DIVERGING]
-    else:
-        lo, hi = vlim if vlim is not None else (min(finite, default=0.0), max(finite, default=1.0))
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.01, hi + 0.01
-        norm, cmap = Normalize(lo, hi), matplotlib.colormaps[SEQUENTIAL]
-    cmap = (cmap.reversed() if reverse else cmap).with_extremes(bad=MISSING)
+    norm, cmap = _colours([v for row in data for v in row if not math.isnan(v)], diverging, vlim, reverse)
     # cell_width in per column and ~0.5 in per row, plus room for labels and the colour bar.
     width, height = 2.2 + cell_width * ncols, 1.3 + 0.5 * nrows + (0.3 if note else 0.0)
     fig = new_figure(width, height)
@@ -77,18 +68,7 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
     ax.xaxis.set_label_position("top")
     ax.tick_params(length=0)
     ax.set_title(wrap(title, width - 1.0, 10), fontsize=10)
-    for i in range(nrows):
-        for j in range(ncols):
-            v = data[i][j]
-            if math.isnan(v):
-                ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="black")
-                continue
-            label = texts[i][j] if texts else f"{v:.3f}"
-            ink = _text_colour(cmap(norm(v)))  # black on light cells, white on dark ones
-            ax.text(j, i, label, ha="center", va="center", fontsize=8, color=ink)
-            if marks and marks[i][j]:
-                ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, linewidth=2.2,
-                                       edgecolor=ink))
+    _annotate(ax, data, texts, marks, lambda v: cmap(norm(v)))
     cbar = fig.colorbar(img, ax=ax, shrink=0.9)
     # a vertical label longer than the colour bar would run off the canvas: wrap it to fit
     cbar.set_label(wrap(cbar_label, 0.75 * (height - 0.6), 9), fontsize=9)
@@ -96,6 +76,34 @@ def heatmap_figure(values, row_labels, col_labels, *, title, cbar_label, texts=N
     if note:
         fig.supxlabel(wrap(note, width - 0.3, 7), fontsize=7)
     return fig
+
+
+def _colours(finite, diverging, vlim, reverse):
+    """(norm, colour map) of heatmap_figure: centred at 0 when diverging, grey for missing cells."""
+    if diverging:
+        m = vlim if vlim is not None else max([abs(v) for v in finite] + [1e-3])
+        norm, cmap = Normalize(-m, m), matplotlib.colormaps[DIVERGING]
+    else:
+        lo, hi = vlim if vlim is not None else (min(finite, default=0.0), max(finite, default=1.0))
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.01, hi + 0.01
+        norm, cmap = Normalize(lo, hi), matplotlib.colormaps[SEQUENTIAL]
+    return norm, (cmap.reversed() if reverse else cmap).with_extremes(bad=MISSING)
+
+
+def _annotate(ax, data, texts, marks, colour_of):
+    """Each cell's text (default: the value; "–" when missing), outlined where marks says."""
+    for i, row in enumerate(data):
+        for j, v in enumerate(row):
+            if math.isnan(v):
+                ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="black")
+                continue
+            ink = _text_colour(colour_of(v))  # black on light cells, white on dark ones
+            ax.text(j, i, texts[i][j] if texts else f"{v:.3f}", ha="center", va="center", fontsize=8,
+                    color=ink)
+            if marks and marks[i][j]:
+                ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, linewidth=2.2,
+                                       edgecolor=ink))
 
 
 def save_png_atomic(fig, path):

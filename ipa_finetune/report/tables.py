@@ -3,8 +3,8 @@ tested against synthetic results with known values: transfer matrices, grid summ
 
 Statistics, stated once so the docs and the code agree:
 - A *setting* is a run's hyperparameters without `seed` (plus its datasets and model type entry,
-  as in the run id). Runs that differ only in the seed are replicates of one setting: a cell shows their mean, the sample standard deviation (ddof=1; none
-  when n=1) and n.
+  as in the run id). Runs that differ only in the seed are replicates of one setting: a cell shows
+  their mean, the sample standard deviation (ddof=1; none when n=1) and n.
 - Where one cell (model type, train set, eval language) has several settings (a grid), the cell shows
   the setting with the highest mean *eval-split* metric on that eval language, whatever split is shown
   (`--split test` shows the test metric of the setting chosen on eval: selection never looks at test).

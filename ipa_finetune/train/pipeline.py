@@ -126,38 +126,49 @@ def _shared_classes(study, specs):
     return num_labels
 
 
-def prepare(plan):
-    """Load and validate tokenizer, data and model; tokenize. Raises UserError on any bad input."""
-    study, mt = plan.study, plan.model_type
-    cfg, hp = study.cfg, study.hyperparameters
-    checkpoint = plan.model.existing_checkpoint()
-    tokenizer = load_tokenizer(plan.model)
-    langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
-    specs = {lang: study.dataset(lang) for lang in langs}
-    num_labels = _shared_classes(study, specs)
-    cache_dir = cfg["paths"]["hf_cache"]
+def _check_wandb(cfg):
     if cfg["wandb"]["enabled"]:
         try:
             import wandb  # noqa: F401
         except ImportError:
             raise ConfigError("wandb.enabled is true but the wandb package is not installed "
                               "(pip install wandb, or set wandb.enabled to false)") from None
+
+
+def _classifier(plan, checkpoint, tokenizer, names, num_labels):
+    """The classifier of the run's model type, checked against the tokenizer (names: of the classes,
+    or None)."""
+    hp = plan.cfg["hyperparameters"]
+    names = names or [f"LABEL_{i}" for i in range(num_labels)]
+    model = load_classifier(checkpoint, num_labels, seed=hp["seed"], dropout=hp.get("dropout"),
+                            id2label=dict(enumerate(names)), pretrained=plan.model.pretrained)
+    if not plan.model.pretrained:
+        log.info("model type %s: init random, the architecture of %s without its weights",
+                 plan.model_type, checkpoint)
+    check_vocab_coverage(tokenizer, model.config.vocab_size, checkpoint)
+    model.config.pad_token_id = model.config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def prepare(plan):
+    """Load and validate tokenizer, data and model; tokenize. Raises UserError on any bad input."""
+    study, hp = plan.study, plan.study.hyperparameters
+    checkpoint = plan.model.existing_checkpoint()
+    tokenizer = load_tokenizer(plan.model)
+    langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
+    specs = {lang: study.dataset(lang) for lang in langs}
+    num_labels = _shared_classes(study, specs)
+    cache_dir = study.cfg["paths"]["hf_cache"]
+    _check_wandb(study.cfg)
     columns = plan.model.features_key  # whose train_features the model reads (model type or features_of)
     protocol = selection.selection_of(hp)
     raw = {lang: data.load_language(specs[lang], columns,
                                     roles_of(lang, plan.train_langs, plan.eval_langs, protocol), cache_dir)
            for lang in langs}
-
     first = plan.train_langs[0]
-    names = class_names(raw[first]["train"][1], specs[first]) or [f"LABEL_{i}" for i in range(num_labels)]
-    model = load_classifier(checkpoint, num_labels, seed=hp["seed"], dropout=hp.get("dropout"),
-                            id2label=dict(enumerate(names)), pretrained=plan.model.pretrained)
-    if not plan.model.pretrained:
-        log.info("model type %s: init random, the architecture of %s without its weights", mt, checkpoint)
-    check_vocab_coverage(tokenizer, model.config.vocab_size, checkpoint)
-    model.config.pad_token_id = model.config.eos_token_id = tokenizer.eos_token_id
+    names = class_names(raw[first]["train"][1], specs[first])
+    model = _classifier(plan, checkpoint, tokenizer, names, num_labels)
     max_length = min(model.config.block_size, hp["max_length"])
-
     tok_fp = tokenizer_fingerprint(tokenizer)
     encoded = {lang: {role: data.encode(ds, specs[lang], split, columns, tokenizer, tok_fp, max_length,
                                         cache_dir)

@@ -51,7 +51,6 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
     cfg = plan.cfg
     hp = cfg["hyperparameters"]
     used = sorted(set(plan.train_langs) | set(plan.eval_langs))
-    origin = provenance()
     return {
         "schema_version": runs.SCHEMA_VERSION,
         "run_id": plan.run_id,
@@ -76,15 +75,17 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
         "wall_time_seconds": round(wall_time, 2),
         "checkpoint": plan.checkpoint,
         "best_model_dir": best_model_dir,
-        "config": cfg,
-        "versions": origin["versions"],
-        "git_commit": origin["git"]["commit"],
-        "inputs": plan.inputs,
-        "provenance": origin,
-        "device": device,
-        "finished_at": finished_at or datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
+        **_origin(plan, device, finished_at),
     }
+
+
+def _origin(plan, device, finished_at):
+    """Where the numbers came from: the resolved config, inputs, code, packages, device and time."""
+    origin = provenance()
+    return {"config": plan.cfg, "versions": origin["versions"], "git_commit": origin["git"]["commit"],
+            "inputs": plan.inputs, "provenance": origin, "device": device,
+            "finished_at": finished_at or datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds")}
 
 
 def format_table(results):

@@ -26,9 +26,10 @@ file_log = logging.getLogger("ipa_finetune.file")
 
 class MultiLanguageTrainer(Trainer):
     """Evaluates every monitored language (eval_dataset = {language: Dataset}: the languages that
-    choose the epoch, config/selection.py) and adds the mean of each metric over languages as `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's
-    best-checkpoint logic then picks the epoch that is best on average, and it survives a resume
-    (best_metric and best_global_step live in the checkpoint's trainer_state.json)."""
+    choose the epoch, config/selection.py) and adds the mean of each metric over languages as
+    `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's best-checkpoint logic
+    then picks the epoch that is best on average, and it survives a resume (best_metric and
+    best_global_step live in the checkpoint's trainer_state.json)."""
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
@@ -156,16 +157,28 @@ class LengthDroppingCollator:
         return self.pad([{k: v for k, v in f.items() if k != "length"} for f in features])
 
 
+def _report_to(wandb):
+    """The Trainer's report_to: Weights & Biases (its project and entity set) or nothing."""
+    if not wandb["enabled"]:
+        return "none"
+    os.environ.setdefault("WANDB_PROJECT", wandb["project"])
+    if wandb.get("entity"):
+        os.environ.setdefault("WANDB_ENTITY", wandb["entity"])
+    return ["wandb"]
+
+
+def _device_arguments(cpus):
+    """bf16 and data loader workers on a GPU, float32 on the CPU."""
+    cuda = torch.cuda.is_available()
+    # workers prepare batches while the GPU computes; on the CPU they would steal torch's cores
+    return dict(bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda,
+                dataloader_num_workers=max(0, min(cpus - 1, 8)) if cuda else 0, dataloader_pin_memory=cuda)
+
+
 def training_arguments(plan, prep, cpus):
     hp = plan.cfg["hyperparameters"]
-    cuda = torch.cuda.is_available()
     metric = hp["metric_for_best_model"]
     steps_per_epoch = math.ceil(len(prep.train) / (hp["batch_size"] * hp["gradient_accumulation_steps"]))
-    wandb = plan.cfg["wandb"]
-    if wandb["enabled"]:
-        os.environ.setdefault("WANDB_PROJECT", wandb["project"])
-        if wandb.get("entity"):
-            os.environ.setdefault("WANDB_ENTITY", wandb["entity"])
     return TrainingArguments(
         output_dir=plan.checkpoints_dir,
         learning_rate=hp["learning_rate"],
@@ -192,14 +205,10 @@ def training_arguments(plan, prep, cpus):
         train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch
         length_column_name="length",
         remove_unused_columns=False,  # keep `length` for the sampler; the collator drops it
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        use_cpu=not cuda,
-        # workers prepare batches while the GPU computes; on the CPU they would steal torch's cores
-        dataloader_num_workers=max(0, min(cpus - 1, 8)) if cuda else 0,
-        dataloader_pin_memory=cuda,
-        report_to=["wandb"] if wandb["enabled"] else "none",
+        report_to=_report_to(plan.cfg["wandb"]),
         run_name=plan.run_id,
         disable_tqdm=False,
+        **_device_arguments(cpus),
     )
 
 
