@@ -68,7 +68,7 @@ def test_cascade_order_deep_merge_and_provenance(tmp_path, base):
                                     "slurm": {"fields": {"partition": "gpu"}}})
     b = write(tmp_path / "b.json", '{"hyperparameters": {"learning_rate": 2e-4}, // later wins\n'
                                    ' "slurm": {"fields": {"account": "lab"}}}')
-    cfg, prov = cl.load_config_with_provenance([base, a, b])
+    cfg, prov, _ = cl.load([base, a, b])
     hp = cfg["hyperparameters"]
     assert hp["learning_rate"] == 2e-4 and hp["batch_size"] == 16 and hp["epochs"] == 3
     assert cfg["slurm"]["fields"] == {"partition": "gpu", "account": "lab"}
@@ -87,7 +87,7 @@ def test_slurm_options_cascade_null_removes_false_stays(tmp_path, base):
                                                           "mem": "32G", "nodes": 1}}})
     b = write(tmp_path / "b.json", {"slurm": {"options": {"mem": None, "exclusive": False,
                                                           "constraint": "a100|h100"}}})
-    cfg, prov = cl.load_config_with_provenance([base, a, b])
+    cfg, prov, _ = cl.load([base, a, b])
     assert cfg["slurm"]["options"] == {"partition": "gpu", "exclusive": False, "nodes": 1,
                                        "constraint": "a100|h100"}
     assert prov["slurm.options.partition"] == a and prov["slurm.options.constraint"] == b
@@ -96,7 +96,7 @@ def test_slurm_options_cascade_null_removes_false_stays(tmp_path, base):
 def test_lists_replace_and_null_removes_from_free_maps(tmp_path, base):
     a = write(tmp_path / "a.json", {"languages": ["polish", "czech"]})
     b = write(tmp_path / "b.json", {"languages": ["czech"]})
-    cfg, prov = cl.load_config_with_provenance([base, a, b])
+    cfg, prov, _ = cl.load([base, a, b])
     assert cfg["languages"] == {"czech": "cs1"}  # the list replaced, and became language -> dataset
     assert prov["languages.czech"] == b
     c = write(tmp_path / "c.json", {"languages": {"czech": "cs1"}})
@@ -345,7 +345,7 @@ def test_validate_languages_and_model_type(tmp_path, base):
 # ----------------------------------------------------------------------------- shipped files
 
 def test_shipped_study_config_and_database():
-    cfg, prov = cl.load_config_with_provenance(["config/finetune-rus-pol-sentiment.json"])
+    cfg, prov, _ = cl.load(["config/finetune-rus-pol-sentiment.json"])
     assert cfg["task"] == "sentiment" and cfg["languages"] == {"russian": "rusentiment", "polish": "polemo2"}
     assert cfg["slurm"]["options"] == {"partition": "gpu", "account": "ipa-gpt", "mem": "32G"}
     assert cfg["slurm"]["fields"] == {}  # the shipped templates take #SBATCH options, not fields

@@ -112,14 +112,9 @@ def default_paths():
     return {key: resolve_path(value) for key, value in read_json5(DEFAULT_CONFIG)["paths"].items()}
 
 
-def load_config_with_provenance(paths):
-    """(config, {dotted key: file}) of default.json + `paths`; raises ConfigError."""
-    return load(paths)[:2]
-
-
 def load_config(paths):
     """The resolved config (a plain dict) of default.json + `paths`; raises ConfigError."""
-    return load_config_with_provenance(paths)[0]
+    return load(paths)[0]
 
 
 # ----------------------------------------------------------------------------- grid config

@@ -47,7 +47,9 @@ def _read_record(place, real, key):
     return digest if isinstance(digest, str) and len(digest) == 64 else None
 
 
-def _write_record(places, record):
+def remember(places, record):
+    """Write a JSON record to the first of `places` that takes it; where none does, the record is
+    only missed (the work it saves is done again next time)."""
     for place in places:
         try:
             write_json_atomic(place, record)
@@ -73,7 +75,7 @@ def file_sha256(path, cache_dir, sidecar=False):
         digest = next(filter(None, (_read_record(p, real, key) for p in places)), None)
         if digest is None:
             digest = sha256_of(real)
-            _write_record(places, {"version": RECORD_VERSION, "path": real, "stat": key,
+            remember(places, {"version": RECORD_VERSION, "path": real, "stat": key,
                                    "sha256": digest})
         _memory[(real, tuple(key))] = digest
     return {"path": os.path.abspath(path), "size": key[0], "sha256": digest}

@@ -24,11 +24,10 @@ import json
 import os
 
 from ..errors import CheckpointError, DataError, InputProblems, UserError
-from ..files import write_json_atomic
-from .fingerprint import hub_split
-from .hashing import CACHE_FOLDER, file_sha256
-from .splits import builder_of, local_split, roles_of, split_names, where
 from .diagnose import bad_json, first_bad_utf8, not_utf8
+from .fingerprint import hub_split
+from .hashing import CACHE_FOLDER, file_sha256, remember
+from .splits import builder_of, local_split, roles_of, split_names, where
 from .tokenizer import coverage_problem, tokenizer_backend
 
 # A passed check of a file is remembered by its sha256 (<hf_cache>/ipa_finetune-fingerprints/checked-*):
@@ -47,14 +46,6 @@ def _attempt(problems, compute):
     return None
 
 
-def _remember(path, record):
-    """Write a pass record; a cache that cannot be written only costs the check again next time."""
-    try:
-        write_json_atomic(path, record)
-    except OSError:
-        pass
-
-
 def _check_text(spec, split, path, builder, cache_dir):
     """A JSON Lines or CSV file must be UTF-8 throughout, and JSON Lines one object per line."""
     if builder not in ("json", "csv"):
@@ -68,7 +59,7 @@ def _check_text(spec, split, path, builder, cache_dir):
     error = bad_json(spec, split, path) if builder == "json" else None
     if error is not None:
         raise error
-    _remember(passed, {"sha256": digest, "checked": builder})
+    remember([passed], {"sha256": digest, "checked": builder})
 
 
 def _file_columns(spec, split, path, cache_dir):
@@ -117,7 +108,7 @@ def _checkpoint_vocab_size(model, cache_dir):
     from ..checkpoint import read_checkpoint  # torch: only for a checkpoint not checked before
 
     config = read_checkpoint(path)[0]
-    _remember(passed, {"sha256": digest, "model_args": dataclasses.asdict(config)})
+    remember([passed], {"sha256": digest, "model_args": dataclasses.asdict(config)})
     return config.vocab_size
 
 

@@ -193,18 +193,6 @@ def classify_submitted(jobs, entries, states):
 
 # ----------------------------------------------------------------------------- the outside world
 
-def write_job_files(job_list, scripts, output_dir):
-    """Each job's script (and its grid hyperparameter config); returns the script paths."""
-    os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
-    jobs_mod.write_grid_configs(job_list)
-    paths = []
-    for job, text in zip(job_list, scripts):
-        path = os.path.join(output_dir, f"{job.name}.sh")
-        write_text_atomic(path, text, mode=0o755)
-        paths.append(path)
-    return paths
-
-
 def submit_all(job_list, paths, output_dir):
     """sbatch each script in order, recording each in the manifest as soon as it is accepted. A
     refusal stops here: sbatch's own message, what was submitted, and how to submit the rest."""
@@ -222,27 +210,6 @@ def submit_all(job_list, paths, output_dir):
         append_manifest(output_dir, manifest_entry(job, job_id, script, output_dir))
         submitted.append(job_id)
     return submitted
-
-
-def run_local(job_list, paths, output_dir, cpus, project_dir, envs=None):
-    """Run each script here with bash, one after another (with the job's `envs` entry added to the
-    environment: an array task's SLURM_ARRAY_TASK_ID); a failing job does not stop the others.
-    Returns [(job, exit code, log)] of the failures."""
-    failures = []
-    env = dict(os.environ, SLURM_CPUS_PER_TASK=str(cpus))
-    bar = tqdm(list(zip(job_list, paths, envs or [{}] * len(paths))), desc="local jobs", unit="job")
-    for job, script, extra in bar:
-        bar.set_postfix_str(job.name)
-        entry = manifest_entry(job, "local", script, output_dir)
-        append_manifest(output_dir, entry)
-        with open(entry["log"], "w", encoding="utf-8") as log:
-            code = subprocess.run(["bash", script], stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, cwd=project_dir,
-                                  env=dict(env, **extra)).returncode
-        if code != 0:
-            failures.append((job, code, entry["log"]))
-            tqdm.write(f"job {job.name} failed (exit {code}); log: {entry['log']}")
-    return failures
 
 
 # ----------------------------------------------------------------------------- the whole launch
@@ -354,21 +321,38 @@ def write_arrays(to_run, latest, setup, by_name):
 
 
 def write_scripts(to_run, latest, setup, by_name):
-    """--no-array: one script per job."""
+    """--no-array: one script per job (and its grid hyperparameter config)."""
     out = setup.settings.output_dir
     scripts = [templates.render(setup.template, by_name[job.name]) for job in to_run]
-    paths = write_job_files(to_run, scripts, out)
+    os.makedirs(os.path.join(out, "logs"), exist_ok=True)
+    jobs_mod.write_grid_configs(to_run)
+    paths = [os.path.join(out, f"{job.name}.sh") for job in to_run]
+    for path, text in zip(paths, scripts):
+        write_text_atomic(path, text, mode=0o755)
     return Written(to_run, paths, [{}] * len(paths), None,
                    f"{len(paths)} job scripts written to {out} (e.g. {os.path.basename(paths[0])})")
 
 
 def run_here(written, settings):
-    """--local: every job here, one after another; the failures listed at the end (exit 1)."""
+    """--local: each script here with bash, one after another (with the job's extra environment: an
+    array task's SLURM_ARRAY_TASK_ID); a failing job does not stop the others, the failures are
+    listed at the end (exit 1)."""
     cpus = min(settings.cpus, usable_cpus())  # one job at a time: at most all cores
     if cpus < settings.cpus:
         print(f"note: --local runs each job with {cpus} CPUs (all this machine has), not {settings.cpus}")
+    env, out, failures = dict(os.environ, SLURM_CPUS_PER_TASK=str(cpus)), settings.output_dir, []
+    bar = tqdm(list(zip(written.jobs, written.paths, written.envs)), desc="local jobs", unit="job")
+    for job, script, extra in bar:
+        bar.set_postfix_str(job.name)
+        entry = manifest_entry(job, "local", script, out)
+        append_manifest(out, entry)
+        with open(entry["log"], "w", encoding="utf-8") as log:
+            code = subprocess.run(["bash", script], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  cwd=settings.project_dir, env=dict(env, **extra)).returncode
+        if code != 0:
+            failures.append((job, code, entry["log"]))
+            tqdm.write(f"job {job.name} failed (exit {code}); log: {entry['log']}")
     jobs = written.jobs
-    failures = run_local(jobs, written.paths, settings.output_dir, cpus, settings.project_dir, written.envs)
     print(f"{len(jobs) - len(failures)} of {len(jobs)} local jobs succeeded")
     for job, code, log in failures:
         print(f"FAILED {job.name} (exit {code}); log: {log}", file=sys.stderr)
