@@ -16,7 +16,8 @@ import sys
 
 from ipa_finetune.cli import exit_on_user_error, int_at_least
 from ipa_finetune.errors import UserError
-from ipa_finetune.manifest import find_manifests, study_jobs_dir
+from ipa_finetune.files import find_all
+from ipa_finetune.manifest import MANIFEST, study_jobs_dir
 from ipa_finetune.report import build
 from ipa_finetune.report.collect import SPLITS
 from ipa_finetune.report.markdown import render_status
@@ -139,7 +140,7 @@ def resolve_inputs(args):
                 raise UserError(f"--manifest '{m}' does not exist or is not a file")
         manifests = list(args.manifest)
     elif jobs is not None:
-        manifests = find_manifests(jobs) if os.path.isdir(jobs) else []
+        manifests = find_all([jobs], MANIFEST)
     else:
         manifests = []
     return cfg, dirs, root, manifests, notes

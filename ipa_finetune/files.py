@@ -3,6 +3,7 @@
     write_text_atomic("results/x/results.json", text)         # readers see old or new, never half
     write_atomic("fig.png", lambda tmp: fig.savefig(tmp, format="png"))
     find_file("config/demo.json", "config file")              # cwd first, then the project root
+    find_all(["results/demo"], "results.json")                # every one below, sorted
 """
 import json
 import os
@@ -70,3 +71,13 @@ def find_file(path, what, inside=None, error=UserError):
     tried = " or ".join(dict.fromkeys(candidates))
     folder = f"; a directory must hold {inside}" if inside else ""
     raise error(f"{what} '{path}' not found (looked for {tried}{folder})")
+
+
+def find_all(folders, name):
+    """Every file called `name` below the folders (recursively), each file once, sorted."""
+    found = {}
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            if name in files:
+                found.setdefault(os.path.realpath(os.path.join(root, name)), os.path.join(root, name))
+    return sorted(found.values())

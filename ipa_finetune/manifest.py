@@ -105,13 +105,3 @@ def latest_per_run(entries):
                 latest[key].get("submitted_at") or ""):
             latest[key] = entry
     return latest
-
-
-def find_manifests(folder):
-    """Every manifest.jsonl under a jobs folder (recursively), sorted."""
-    found = []
-    for root, subdirs, files in os.walk(folder):
-        subdirs.sort()
-        if MANIFEST in files:
-            found.append(os.path.join(root, MANIFEST))
-    return found

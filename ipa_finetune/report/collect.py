@@ -6,10 +6,10 @@ A bad file never stops a report: it is listed with its reason. tables.py compute
 """
 import json
 import math
-import os
 import statistics
 from dataclasses import dataclass, field
 
+from ..files import find_all
 from ..runs import READABLE_SCHEMAS, RESULTS_FILE, canonical
 
 SPLITS = ("eval", "test")
@@ -69,18 +69,6 @@ class BadFile:
     reason: str
 
 
-def find_results(dirs):
-    """Every results.json under the given folders (recursively), each file once, sorted."""
-    found = {}
-    for d in dirs:
-        for root, subdirs, files in os.walk(d):
-            subdirs.sort()
-            if RESULTS_FILE in files:
-                p = os.path.join(root, RESULTS_FILE)
-                found.setdefault(os.path.realpath(p), p)
-    return sorted(found.values())
-
-
 def _lang_list(data, key):
     v = data.get(key)
     if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
@@ -137,7 +125,7 @@ def load_results(dirs):
     """(runs, bad files). A bad file is listed with its reason and skipped; a run id found twice
     (e.g. a copied folder) keeps the file with the later finished_at and lists the other."""
     runs, bad = {}, []
-    for path in find_results(dirs):
+    for path in find_all(dirs, RESULTS_FILE):
         try:
             run = load_run(path)
         except ResultError as e:
