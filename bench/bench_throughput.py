@@ -30,7 +30,7 @@ sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py
 from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402 (offline from here on)
 from ipa_finetune.cpus import usable_cpus  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
-from ipa_finetune.train.provenance import versions  # noqa: E402
+from ipa_finetune.provenance import versions  # noqa: E402
 from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
                              project_model, synthetic_rows, time_preprocessing, write_jsonl)
 from throughput_timing import (matmul_peak, measure, non_embedding_params, summarize,  # noqa: E402

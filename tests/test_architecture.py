@@ -17,7 +17,8 @@ LAYERS = (
     ("ipa_finetune.config",),
     ("ipa_finetune.checkpoint",),
     ("ipa_finetune.inputs",),
-    ("ipa_finetune.runs", "ipa_finetune.predictions", "ipa_finetune.manifest", "ipa_finetune.slurm"),
+    ("ipa_finetune.runs", "ipa_finetune.predictions", "ipa_finetune.manifest", "ipa_finetune.slurm",
+     "ipa_finetune.provenance"),
     ("ipa_finetune.prepare", "ipa_finetune.train", "ipa_finetune.launch", "ipa_finetune.report"),
 )
 # model.py is nanoGPT's file: copied out alone, it must still work.

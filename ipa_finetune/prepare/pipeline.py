@@ -10,16 +10,16 @@ string is transcribed; nothing is written to the output folder before the last s
 """
 import datetime
 import os
-import platform
 import shlex
 import sys
 import time
 
-from ..files import PROJECT_ROOT
+from .. import provenance
 from ..config.database import dataset_spec, load_database
 from ..config.reading import display_path
 from ..config.schema import did_you_mean
 from ..errors import UserError
+from ..files import PROJECT_ROOT
 from . import layout as layouts
 from . import output, rows, sources
 from .transcribe import Transcriber, check_code
@@ -179,15 +179,6 @@ def _columns(split_rows, ipa, layout):
     return out
 
 
-def _versions():
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("epitran", "panphon", "datasets", "pyarrow"):
-        versions[package] = metadata.version(package)
-    return versions
-
-
 def _check(args, cfg):
     """Step 1: everything checkable without reading the data. -> (spec, entry, layout, inputs, carve)."""
     spec, entry, where = _entry(cfg, args.language, args.dataset)
@@ -239,7 +230,7 @@ def run(args, cfg, argv):
     splits = _drop_empty_ipa(splits, ipa, layout, dropped)
     names = layout.label_names or [str(c) for c in range(layout.classes)]
     counts = _counts(splits, layout, names)
-    versions = _versions()
+    versions = provenance.versions(("epitran", "panphon", "datasets", "pyarrow"))
     record = {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -5,10 +5,10 @@ The schema is docs/architecture.md's (runs.SCHEMA_VERSION).
 import datetime
 
 from .. import runs
+from ..provenance import provenance
 from ..config.schema import METRICS
 from ..config.selection import selection_of
 from .metrics import MEAN
-from .provenance import provenance
 
 
 def _epoch(value):

@@ -1,7 +1,9 @@
 """Where a run's numbers came from, for results.json's "provenance": the code (git commit, whether
 the tracked files differed from it, and a hash of that difference), package versions, the command.
+prepare.json records the versions of the packages that prepare data.
 
     provenance()   # {"git": {"commit", "dirty", "diff_sha256"}, "versions": {...}, "command": [...], "cwd"}
+    versions(("epitran", "datasets"))   # {"python": "3.12.3", "epitran": "1.35", "datasets": "5.2.0"}
 """
 import hashlib
 import importlib.metadata
@@ -10,15 +12,16 @@ import platform
 import subprocess
 import sys
 
-from ..files import PROJECT_ROOT
+from .files import PROJECT_ROOT
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "accelerate", "scikit-learn", "numpy",
             "pyarrow")
 
 
-def versions():
+def versions(packages=PACKAGES):
+    """{"python": version, package: version or None (not installed)}."""
     out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
