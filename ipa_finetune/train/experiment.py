@@ -94,10 +94,12 @@ def plan_runs(study, model_type, train_langs, eval_langs, seed=None, output_dir=
             for s in replicate_seeds(study.hyperparameters, given) or [None]]
 
 
-def finished_message(plan):
-    """None when the run still has work to do; else the line saying it is done."""
+def finished(plan):
+    """None while the run has work to do. For a finished run: removes the checkpoints a run killed
+    between writing results.json and deleting them left behind, and returns the line saying so."""
     if not runs.is_finished(plan.run_dir):
         return None
+    shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
     return (f"run {plan.run_id} is already finished: {plan.results_file} exists; nothing to do "
             "(use --force to run it again)")
 
@@ -131,12 +133,6 @@ def header_lines(plan):
             f"tokenizer {tok['name']}: {' + '.join(tok['path'])} (sha256 {short(tok['sha256'])})",
             f"reads: {reads} (label column: "
             f"{', '.join(sorted({d['label_column'] for d in plan.inputs['datasets'].values()}))})"]
-
-
-def clear_leftover_checkpoints(plan):
-    """A run killed between writing results.json and deleting its checkpoints leaves them behind."""
-    if runs.is_finished(plan.run_dir) and os.path.isdir(plan.checkpoints_dir):
-        shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
 
 
 def start_fresh(plan):

@@ -40,9 +40,8 @@ def run_plans(plans, cpus, save_model=True, force=False):
 
 
 def _skipped(plan):
-    """Say so and tidy up when a run is already finished."""
-    done = experiment.finished_message(plan)
+    """Say so when a run is already finished."""
+    done = experiment.finished(plan)
     if done:
-        experiment.clear_leftover_checkpoints(plan)
         print(done)
     return done is not None
