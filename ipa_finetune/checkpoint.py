@@ -19,18 +19,13 @@ from torch.overrides import TorchFunctionMode
 
 from model import GPT, GPTConfig
 
-from .errors import CheckpointError
+from .errors import CheckpointError, one_line
 from .files import write_atomic
 
 MODEL_ARGS = tuple(f.name for f in dataclasses.fields(GPTConfig))  # train.py's model_args keys
 REQUIRED_ARGS = ('n_layer', 'n_head', 'n_embd', 'block_size')  # the rest: read off the weights or default
 WRAPPER_PREFIXES = ('_orig_mod.', 'module.')  # torch.compile's and DDP's wrappers (compile is train.py's default)
 MASK_BUFFER = re.compile(r'^transformer\.h\.\d+\.attn\.bias$')  # causal mask of non-flash nanoGPT, not a weight
-
-
-def _one_line(text, limit=160):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _torch_load(path):
@@ -56,7 +51,7 @@ def _torch_load(path):
         if refused:
             raise CheckpointError(python_objects_message(path, refused.group(1))) from None
         detail = msg.split("WeightsUnpickler error:")[-1] if "WeightsUnpickler error:" in msg else msg
-        detail = _one_line(detail.split("Check the documentation")[0]) or type(e).__name__
+        detail = one_line(detail.split("Check the documentation")[0], 160) or type(e).__name__
         raise CheckpointError(f"checkpoint {path} is not a readable PyTorch file ({detail}); {expected}") from None
 
 

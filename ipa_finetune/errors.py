@@ -27,3 +27,9 @@ class InputProblems(UserError):
         self.details = list(problems) if len(problems) > 1 else []
         head = f"{len(problems)} problems; {consequence}:" if self.details else problems[0]
         super().__init__(head)
+
+
+def one_line(text, limit=300):
+    """`text` (often an exception's message) on one line of at most `limit` characters ("..." where cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

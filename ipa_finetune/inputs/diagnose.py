@@ -9,7 +9,7 @@ the line, found only on the error path (the happy path reads a file once, throug
 import codecs
 import json
 
-from ..errors import DataError
+from ..errors import DataError, one_line
 from .splits import where
 
 CHUNK = 1 << 20
@@ -90,8 +90,8 @@ def load_error(spec, split, path, error, builder):
     found = bad_json(spec, split, path) if builder == "json" else None
     if found is not None:
         return found
-    detail = " ".join(str(error).split())[:300]
+    detail = one_line(error)
     cause = next((e for e in _causes(error) if e is not error), None)
     if cause is not None:  # datasets' DatasetGenerationError says only "An error occurred ..."
-        detail += f" ({type(cause).__name__}: {' '.join(str(cause).split())[:300]})"
+        detail += f" ({type(cause).__name__}: {one_line(cause)})"
     return DataError(f"{where(spec, split)}: cannot load {path}: {type(error).__name__}: {detail}")

@@ -16,7 +16,7 @@ split's files, or the `datasets` fingerprint of hub data in the HF cache. Paths 
 recorded but are not identity: a checkpoint moved elsewhere with the same bytes is the same input.
 """
 from ..config.selection import selection_of
-from ..errors import DataError, UserError
+from ..errors import DataError, UserError, one_line
 from .hashing import file_sha256, files_sha256
 from .splits import local_split, roles_of, split_names, where
 
@@ -45,9 +45,8 @@ def hub_split(spec, split, cache_dir):
         try:
             _hubs[key] = datasets.load_dataset(spec.dataset, spec.subset, cache_dir=cache_dir)
         except Exception as e:  # not in the cache, a bad subset, ...
-            msg = " ".join(str(e).split())[:300]
             raise DataError(f"{where(spec)}: cannot load: a hub name, but not in the HF cache {cache_dir} "
-                            f"({type(e).__name__}: {msg}); jobs run offline: download it there once, "
+                            f"({type(e).__name__}: {one_line(e)}); jobs run offline: download it there once, "
                             "or give a local path") from None
     if split not in _hubs[key]:
         raise DataError(f"{where(spec, split)}: no such split; the dataset has {sorted(_hubs[key])}")

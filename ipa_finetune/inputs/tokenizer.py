@@ -24,7 +24,7 @@ import hashlib
 import json
 import re
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, one_line
 
 BYTE_SYMBOLS = 256  # byte-level BPE: one symbol per byte value
 # special tokens: <|endoftext|>, <pad>, <s>, [CLS]... (a BPE merge never makes one of these from text
@@ -58,7 +58,7 @@ def check_bpe_files(vocab_path, merges_path, eos):
         pairs = _merges(merges_path)
     except (ValueError, OSError) as e:  # bad JSON, not UTF-8, unreadable
         raise ConfigError(f"cannot read tokenizer {vocab_path} + {merges_path}: "
-                          f"{' '.join(str(e).split())}") from None
+                          f"{one_line(e)}") from None
     if not isinstance(vocab, dict):
         raise ConfigError(f"cannot read tokenizer {vocab_path}: expected a JSON object token -> id")
     for number, left, right in pairs:
@@ -98,8 +98,7 @@ def _backend(kind, paths, eos):
             return ByteLevelBPETokenizer(paths[0], paths[1])._tokenizer
         return Tokenizer.from_file(paths[0])
     except Exception as e:  # malformed JSON, bad merges line, ...
-        msg = " ".join(str(e).split())
-        raise ConfigError(f"cannot read tokenizer {' + '.join(paths)}: {msg}") from None
+        raise ConfigError(f"cannot read tokenizer {' + '.join(paths)}: {one_line(e)}") from None
 
 
 def tokenizer_backend(model):

@@ -17,7 +17,7 @@ import dataclasses
 import os
 
 from ..config.schema import did_you_mean, show
-from ..errors import DataError, UserError
+from ..errors import DataError, UserError, one_line
 from ..inputs.hashing import sha256_of
 
 KINDS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -112,7 +112,6 @@ def read(source, cache_dir):
     except UserError:
         raise
     except Exception as e:  # a parse error, a hub name not in the cache, an unknown split, ...
-        msg = " ".join(str(e).split())[:300]
         hint = ""
         if source.hub:
             hint = (f" (prepare-data.py reads the hub offline, from the HF cache {cache_dir}: fill it once "
@@ -121,7 +120,7 @@ def read(source, cache_dir):
                     f"{', ' + repr(source.subset) if source.subset else ''}, cache_dir='{cache_dir}')\"; "
                     "or give local files)")
         raise DataError(f"--input {source.split}={source.written}: cannot read {source.describe()}: "
-                        f"{type(e).__name__}: {msg}{hint}") from None
+                        f"{type(e).__name__}: {one_line(e)}{hint}") from None
     if source.hub:
         record = {"split": source.split, "hub": source.hub, "subset": source.subset,
                   "hub_split": source.hub_split, "fingerprint": ds._fingerprint}

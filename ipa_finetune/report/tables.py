@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..config.schema import METRICS, higher_is_better
 from ..config.selection import selection_of
+from ..runs import canonical
 from .collect import SPLITS
 
 BASELINE_MODEL_TYPE = "normal"  # every other model type gets a "<type> - normal" difference block
@@ -208,7 +209,7 @@ def grid_summary(runs, metric):
         grid = [json.loads(c[1]) for c in candidates]
         best = json.loads(skey)
         varying = {k: best.get(k) for k in sorted(set().union(*grid))
-                   if len({json.dumps(g.get(k), sort_keys=True) for g in grid}) > 1}
+                   if len({canonical(g.get(k)) for g in grid}) > 1}
         means = [c[0].mean for c in candidates]
         rows.append(GridRow(
             study, task, protocol, mt, train, evals, len(candidates), sum(len(c[2]) for c in candidates),

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 
-from ..errors import DataError
+from ..errors import DataError, one_line
 from ..inputs.diagnose import load_error, not_utf8
 from ..inputs.fingerprint import hub_split
 from ..inputs.splits import builder_of, is_saved_dataset, local_split, split_names, where
@@ -87,8 +87,7 @@ def _load(spec, splits, cache_dir):
     try:
         saved = datasets.load_from_disk(spec.dataset)
     except Exception as e:  # a damaged save_to_disk folder
-        msg = " ".join(str(e).split())[:400]
-        raise DataError(f"{where(spec)}: cannot load: {type(e).__name__}: {msg}") from None
+        raise DataError(f"{where(spec)}: cannot load: {type(e).__name__}: {one_line(e, 400)}") from None
     if isinstance(saved, datasets.Dataset):
         saved = {str(saved.split or "train"): saved}
     return {split: saved[split] for split in splits}
