@@ -95,10 +95,10 @@ def main(argv=None):
         sys.exit(rc)
     sys.path.insert(0, ROOT)
     from ipa_finetune.config.loader import load_config
-    cfg = load_config([os.path.join(ROOT, args.config)])
-    study_dir = os.path.join(cfg["paths"]["results_dir"], cfg["study"])
+    from ipa_finetune.runs import REPORT_FILE, report_dir, study_results_dir
+    study_dir = study_results_dir(load_config([os.path.join(ROOT, args.config)]))
     baseline_check(study_dir)
-    report_md = os.path.join(study_dir, "report", "report.md")
+    report_md = os.path.join(report_dir(study_dir), REPORT_FILE)
     print(f"\nDemo: the answer with error bars (from {os.path.relpath(report_md, ROOT)})\n")
     print("\n".join(difference_blocks(report_md)))
 
