@@ -328,6 +328,7 @@ def test_duplicate_run_id_keeps_the_later(study, tmp_path):
     assert str(copy) in {os.path.dirname(r.path) for r in runs2}
 
 
+@pytest.mark.slurm
 def test_status_of_a_real_failed_slurm_job(tmp_path):
     import time
     require_slurm()

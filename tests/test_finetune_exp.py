@@ -200,6 +200,7 @@ def finished(tiny_assets, tmp_path_factory):
         config, folder, plan, second, results)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_checkpoint(finished):
     log = open(finished.plan.log_file, encoding="utf-8").read()
     assert log.count("starting training") == 1
@@ -207,6 +208,7 @@ def test_killed_run_resumes_from_its_checkpoint(finished):
     assert [h["epoch"] for h in finished.results["history"]] == list(range(1, EPOCHS + 1))
 
 
+@pytest.mark.slow
 def test_results_json_schema(finished):
     r, plan = finished.results, finished.plan
     assert set(r) == {
@@ -243,6 +245,7 @@ def test_results_json_schema(finished):
     assert sum(r["metrics"][lang]["eval"]["f1"] for lang in LANGS) / 2 == pytest.approx(r["best_score"])
 
 
+@pytest.mark.slow
 def test_metrics_match_the_saved_best_model(finished, tiny_assets):
     import torch
     from sklearn.metrics import f1_score
@@ -268,6 +271,7 @@ def test_metrics_match_the_saved_best_model(finished, tiny_assets):
         assert got["majority_baseline"] == pytest.approx(max(counts.values()) / len(labels))
 
 
+@pytest.mark.slow
 def test_run_dir_layout_and_cache_reuse(finished):
     entries = sorted(os.listdir(finished.plan.run_dir))
     assert entries == ["best_model", "predictions", "results.json", "train.log"]  # checkpoints deleted
@@ -279,6 +283,7 @@ def test_run_dir_layout_and_cache_reuse(finished):
     assert "best epoch" in finished.second.stdout and "baseline" in finished.second.stdout
 
 
+@pytest.mark.slow
 def test_finished_run_is_skipped(finished):
     stamp = os.stat(finished.plan.results_file).st_mtime_ns
     started = time.time()
@@ -299,6 +304,7 @@ def test_languages_of_a_run_must_share_their_classes(tiny_study):
         training.prepare(plan)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_rerun_resumes_from_it(tiny_study):
     """What Slurm does before a time-limit or preemption kill: SIGTERM, then SIGKILL 30 s later."""
     config = tiny_study(hyperparameters={"batch_size": 2})  # 40 steps per epoch, 2 epochs

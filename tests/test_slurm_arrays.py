@@ -19,6 +19,7 @@ from ipa_finetune.launch.manifest import manifest_path, read_manifest
 from ipa_finetune.launch.slurm import FORGOTTEN
 from ipa_finetune.report.status import job_statuses
 
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]  # real jobs on a real Slurm
 LOCAL_SLURM = os.path.join(PROJECT_ROOT, "scripts", "local-slurm.sh")
 # An array template that only sleeps and writes timestamps; the beta -> beta task fails like Python.
 SLEEPER = """#!/bin/bash
