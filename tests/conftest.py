@@ -268,6 +268,63 @@ def write_study_inputs(folder, assets, **entry_overrides):
     return str(path)
 
 
+# A start-up hook (tests/pause_hook/sitecustomize.py) that makes finetune-exp.py stop itself right after
+# its first complete checkpoint: a test that interrupts a run acts on a run frozen at a known state
+# (a checkpoint exists, training has not finished) and waits for that state, never for a time.
+PAUSE_HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause_hook")
+
+
+def pausing_env(env, flag, task=None):
+    """`env` for a finetune-exp.py run, or for a launcher whose Slurm jobs inherit it, that stops
+    itself once, after its first checkpoint, writing "<pid> <step>" to `flag`; `task`: only that
+    Slurm array task."""
+    env = dict(env, IPA_TEST_PAUSE_FILE=str(flag))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PAUSE_HOOK_DIR, env.get("PYTHONPATH")) if p)
+    if task is not None:
+        env["IPA_TEST_PAUSE_TASK"] = str(task)
+    return env
+
+
+def wait_until_stopped(proc, timeout):
+    """Block until the child `proc` stops itself (True) or exits (False): waitpid reports the state
+    change, no polling. A child still running after `timeout` s is killed (then False)."""
+    import threading
+
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    finally:
+        watchdog.cancel()
+    if os.WIFSTOPPED(status):
+        return True
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    return False
+
+
+def wait_for(condition, timeout, what, interval=0.05):
+    """condition()'s first true value, asked every `interval` s (for states another process or Slurm
+    holds, which no system call reports); AssertionError naming `what` after `timeout` s."""
+    deadline = time.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.time() < deadline, f"{what}: not after {timeout} s"
+        time.sleep(interval)
+
+
+def stopped_pid(flag):
+    """The pid the pause hook wrote to `flag`, once that process is stopped; else None."""
+    try:
+        pid = int(open(flag).read().split()[0])
+        with open(f"/proc/{pid}/status") as f:
+            state = next(line for line in f if line.startswith("State:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return pid if state.split()[1] in ("T", "t") else None
+
+
 # ----------------------------------------------------------------------------- real Slurm or not
 # Tests that submit to a real Slurm carry the `slurm` marker (and call require_slurm). Without a Slurm
 # that answers they are skipped, in one summary line saying how to start one; under .ci/run
