@@ -1,5 +1,6 @@
 # ipa-finetune: the two commands a fresh machine needs are `make demo` and `make test`.
 # Each creates .venv from requirements.txt when it is missing or requirements.txt changed.
+# `make test-fast` leaves out the tests marked slow (docs/testing.md).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv test demo bench demo-data clean
+.PHONY: venv test test-fast demo bench demo-data clean
 
 venv: $(STAMP)
 
@@ -20,8 +21,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# --durations: the slowest tests, so that a slow one is seen (and marked slow) when it appears
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) demo/run_demo.py

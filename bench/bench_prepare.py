@@ -1,6 +1,6 @@
 """prepare-data.py's transcription rate and cache hits, on RuSentiment- and PolEmo-shaped files.
 
-    .venv/bin/python bench/bench_prepare.py                      # README's figures (a few minutes)
+    .venv/bin/python bench/bench_prepare.py                      # docs/performance.md's figures (a few minutes)
     .venv/bin/python bench/bench_prepare.py --posts 2000 --reviews 200 --workers 1   # quicker
 
 No real corpus can be downloaded here, so the raw files are composed from the demo's hand-written

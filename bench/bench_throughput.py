@@ -1,6 +1,6 @@
 """Fine-tuning throughput: this project's pipeline against Hugging Face GPT-2, in one process.
 
-    .venv/bin/python bench/bench_throughput.py                    # README's figures (make bench)
+    .venv/bin/python bench/bench_throughput.py                    # docs/performance.md's figures (make bench)
     .venv/bin/python bench/bench_throughput.py --tiny --json /tmp/bench.json   # smoke run, seconds
     python bench/bench_throughput.py --device cuda                # on a GPU, bf16 autocast
 
@@ -14,7 +14,7 @@ short, a long tail cut at the block size) for the same number of optimizer steps
 All three run through the Trainer arguments finetune-exp.py uses (ipa_finetune.train.trainer), with
 evaluation and checkpoint saving off. Also prints the measured matmul peak, the share of it each
 pipeline reaches on real tokens, and the time to preprocess (load + tokenize + cache) many examples,
-cold and warm. See bench/README.md for the figures and how they are measured.
+cold and warm. See docs/performance.md for the figures and how they are measured.
 """
 import argparse
 import contextlib

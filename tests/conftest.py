@@ -268,15 +268,140 @@ def write_study_inputs(folder, assets, **entry_overrides):
     return str(path)
 
 
+# A start-up hook (tests/pause_hook/sitecustomize.py) that makes finetune-exp.py stop itself right after
+# its first complete checkpoint: a test that interrupts a run acts on a run frozen at a known state
+# (a checkpoint exists, training has not finished) and waits for that state, never for a time.
+PAUSE_HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause_hook")
+
+
+def pausing_env(env, flag, task=None):
+    """`env` for a finetune-exp.py run, or for a launcher whose Slurm jobs inherit it, that stops
+    itself once, after its first checkpoint, writing "<pid> <step>" to `flag`; `task`: only that
+    Slurm array task."""
+    env = dict(env, IPA_TEST_PAUSE_FILE=str(flag))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PAUSE_HOOK_DIR, env.get("PYTHONPATH")) if p)
+    if task is not None:
+        env["IPA_TEST_PAUSE_TASK"] = str(task)
+    return env
+
+
+def wait_until_stopped(proc, timeout):
+    """Block until the child `proc` stops itself (True) or exits (False): waitpid reports the state
+    change, no polling. A child still running after `timeout` s is killed (then False)."""
+    import threading
+
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    finally:
+        watchdog.cancel()
+    if os.WIFSTOPPED(status):
+        return True
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    return False
+
+
+def wait_for(condition, timeout, what, interval=0.05):
+    """condition()'s first true value, asked every `interval` s (for states another process or Slurm
+    holds, which no system call reports); AssertionError naming `what` after `timeout` s."""
+    deadline = time.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.time() < deadline, f"{what}: not after {timeout} s"
+        time.sleep(interval)
+
+
+def stopped_pid(flag):
+    """The pid the pause hook wrote to `flag`, once that process is stopped; else None."""
+    try:
+        pid = int(open(flag).read().split()[0])
+        with open(f"/proc/{pid}/status") as f:
+            state = next(line for line in f if line.startswith("State:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return pid if state.split()[1] in ("T", "t") else None
+
+
+# ----------------------------------------------------------------------------- real Slurm or not
+# Tests that submit to a real Slurm carry the `slurm` marker (and call require_slurm). Without a Slurm
+# that answers they are skipped, in one summary line saying how to start one; under .ci/run
+# (IPA_FINETUNE_REQUIRE_SLURM=1) they fail instead, and a session in which none of them ran fails.
+REQUIRE_SLURM = "IPA_FINETUNE_REQUIRE_SLURM"
+_slurm = {"problem": None, "asked": False, "tests_run": 0}
+# A cluster that does not exist, answering at once: where no Slurm answers, the session's Slurm
+# commands are pointed at it, so that each fails in milliseconds, as a down controller makes it fail,
+# instead of after ~10 s of retries (a missing slurm.conf: 60 s). The tests of other things then take
+# as long as with a running Slurm.
+NO_CLUSTER_CONF = "ClusterName=no-cluster\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort={port}\nMessageTimeout=1\n"
+
+
+def slurm_problem():
+    """Why no Slurm answers here (one line), or None when `sinfo` lists a node; asked once."""
+    if not _slurm["asked"]:
+        _slurm["asked"] = True
+        conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+        if shutil.which("sinfo") is None:
+            _slurm["problem"] = "sinfo is not on PATH"
+        elif not os.path.exists(conf):
+            _slurm["problem"] = f"no {conf}"
+        else:
+            try:
+                proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+                errors = proc.stderr.strip().splitlines()
+                if proc.returncode != 0 or not proc.stdout.strip():
+                    _slurm["problem"] = f"sinfo: {errors[-1] if errors else 'no node'}"
+            except subprocess.TimeoutExpired:
+                _slurm["problem"] = "sinfo did not answer within 30 s"
+    return _slurm["problem"]
+
+
+def pytest_sessionstart(session):
+    if slurm_problem() and shutil.which("sinfo"):
+        import socket
+        import tempfile
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        folder = tempfile.mkdtemp(prefix="no-slurm-")
+        with open(os.path.join(folder, "slurm.conf"), "w") as f:
+            f.write(NO_CLUSTER_CONF.format(port=port))
+        os.environ["SLURM_CONF"] = os.path.join(folder, "slurm.conf")
+
+
 def require_slurm():
-    """Skip when Slurm is not installed; fail when it is installed but not answering (CI starts a
-    local one with scripts/local-slurm.sh, so a dead cluster there is a real failure)."""
-    if shutil.which("sinfo") is None:
-        pytest.skip("no Slurm here (sinfo not on PATH); `scripts/local-slurm.sh start` installs and "
-                    "starts a single-node Slurm (CI does this in .ci/run)")
-    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
-    assert proc.returncode == 0 and proc.stdout.strip(), (
-        f"Slurm is installed but not answering ({proc.stderr.strip()}); run scripts/local-slurm.sh start")
+    """Call first in a test that needs a real Slurm (the `slurm` marker calls it before the test's
+    fixtures): skip, or under IPA_FINETUNE_REQUIRE_SLURM=1 fail, when no Slurm answers."""
+    problem = slurm_problem()
+    if problem is None:
+        _slurm["tests_run"] += 1
+        return
+    why = (f"no Slurm answers here ({problem}); `scripts/local-slurm.sh start` starts a local one, "
+           "then `make test` runs these too")
+    if os.environ.get(REQUIRE_SLURM) == "1":
+        pytest.fail(f"{REQUIRE_SLURM}=1 (.ci/run) requires the real-Slurm tests, but {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("slurm"):
+        require_slurm()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under IPA_FINETUNE_REQUIRE_SLURM=1 a session in which no real-Slurm test ran fails: CI must
+    not lose them silently (deleted, renamed, or no longer marked)."""
+    if os.environ.get(REQUIRE_SLURM) == "1" and _slurm["tests_run"] == 0 and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if os.environ.get(REQUIRE_SLURM) == "1" and _slurm["tests_run"] == 0:
+        terminalreporter.write_line(f"FAILED: {REQUIRE_SLURM}=1 (.ci/run) but no real-Slurm test ran (the tests "
+                                    "marked slurm: tests/test_slurm.py, tests/test_slurm_arrays.py, ...)", red=True)
 
 
 def slurm_job(job_id, env=None):

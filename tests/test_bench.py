@@ -20,6 +20,7 @@ def run_bench(*args, cwd):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_tiny_run_prints_and_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_bench("--tiny", "--threads", "1", "--json", str(out), cwd=tmp_path)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import require_slurm, run_script
+from conftest import require_slurm, run_script, wait_for_jobs
 from ipa_finetune import slurm
 from ipa_finetune.report import build, collect, status, tables
 from ipa_finetune.report.markdown import render_report
@@ -328,18 +328,15 @@ def test_duplicate_run_id_keeps_the_later(study, tmp_path):
     assert str(copy) in {os.path.dirname(r.path) for r in runs2}
 
 
+@pytest.mark.slurm
 def test_status_of_a_real_failed_slurm_job(tmp_path):
-    import time
     require_slurm()
     p = subprocess.run(["sbatch", "--parsable", "--output", str(tmp_path / "crash-%j.out"), "--wrap",
                         "echo starting; echo 'ValueError: boom' >&2; exit 3"],
                        capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     job_id = p.stdout.strip().split(";")[0]
-    deadline = time.time() + 30
-    while slurm.job_state(job_id) in slurm.PENDING_STATES | slurm.RUNNING_STATES:
-        assert time.time() < deadline, "the Slurm job did not finish in 30 s"
-        time.sleep(0.3)
+    assert wait_for_jobs([job_id], timeout=30) == {job_id: "FAILED"}
     entry = {"job_id": job_id, "job_name": "crash", "run_id": "r", "run_dir": str(tmp_path / "r"),
              "log": str(tmp_path / "crash-%j.out")}
     (job,) = status.job_statuses([entry])

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import CLASSES, write_tiny_study
+from conftest import CLASSES, pausing_env, wait_until_stopped, write_tiny_study
 from ipa_finetune.cpus import default_cpus
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
@@ -177,20 +177,20 @@ def test_force_keeps_old_results_when_validation_fails(tiny_study):
 
 @pytest.fixture(scope="module")
 def finished(tiny_assets, tmp_path_factory):
-    """A run killed after its first epoch checkpoint, then started again with the same arguments."""
+    """A run killed right after its first epoch's checkpoint, then started again with the same
+    arguments. The first run stops itself once that checkpoint is complete (the pause hook), and is
+    killed in that state: nothing races the training."""
     folder = str(tmp_path_factory.mktemp("e2e"))
     config = write_tiny_study(folder, tiny_assets, epochs=EPOCHS, shared_cache=False)
     plan = experiment.plan_run(load_study([config]), "normal", LANGS, LANGS)
+    env = pausing_env(ENV, os.path.join(folder, "paused"))
     with open(os.path.join(folder, "first.out"), "w") as out:
-        first = subprocess.Popen(cli(config), stdout=out, stderr=subprocess.STDOUT, env=ENV)
-        pattern = os.path.join(plan.checkpoints_dir, "checkpoint-*", "trainer_state.json")
-        deadline = time.time() + 180
-        while not glob.glob(pattern) and first.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        still_running = first.poll() is None
+        first = subprocess.Popen(cli(config), stdout=out, stderr=subprocess.STDOUT, env=env)
+        stopped = wait_until_stopped(first, timeout=180)
         first.kill()
         first.wait()
-    assert still_running, "the first run ended before its first checkpoint could be killed"
+    assert stopped, "the first run ended before its first checkpoint: " + open(out.name).read()[-3000:]
+    assert open(os.path.join(folder, "paused")).read().split()[1] == str(STEPS_PER_EPOCH)
     assert not os.path.exists(plan.results_file)
     second = subprocess.run(cli(config), capture_output=True, text=True, env=ENV, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -200,13 +200,15 @@ def finished(tiny_assets, tmp_path_factory):
         config, folder, plan, second, results)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_checkpoint(finished):
     log = open(finished.plan.log_file, encoding="utf-8").read()
     assert log.count("starting training") == 1
-    assert "resuming from checkpoint " + os.path.join(finished.plan.checkpoints_dir, "checkpoint-") in log
+    assert "resuming from checkpoint " + os.path.join(finished.plan.checkpoints_dir, f"checkpoint-{STEPS_PER_EPOCH}") in log
     assert [h["epoch"] for h in finished.results["history"]] == list(range(1, EPOCHS + 1))
 
 
+@pytest.mark.slow
 def test_results_json_schema(finished):
     r, plan = finished.results, finished.plan
     assert set(r) == {
@@ -243,6 +245,7 @@ def test_results_json_schema(finished):
     assert sum(r["metrics"][lang]["eval"]["f1"] for lang in LANGS) / 2 == pytest.approx(r["best_score"])
 
 
+@pytest.mark.slow
 def test_metrics_match_the_saved_best_model(finished, tiny_assets):
     import torch
     from sklearn.metrics import f1_score
@@ -268,6 +271,7 @@ def test_metrics_match_the_saved_best_model(finished, tiny_assets):
         assert got["majority_baseline"] == pytest.approx(max(counts.values()) / len(labels))
 
 
+@pytest.mark.slow
 def test_run_dir_layout_and_cache_reuse(finished):
     entries = sorted(os.listdir(finished.plan.run_dir))
     assert entries == ["best_model", "predictions", "results.json", "train.log"]  # checkpoints deleted
@@ -279,6 +283,7 @@ def test_run_dir_layout_and_cache_reuse(finished):
     assert "best epoch" in finished.second.stdout and "baseline" in finished.second.stdout
 
 
+@pytest.mark.slow
 def test_finished_run_is_skipped(finished):
     stamp = os.stat(finished.plan.results_file).st_mtime_ns
     started = time.time()
@@ -299,19 +304,18 @@ def test_languages_of_a_run_must_share_their_classes(tiny_study):
         training.prepare(plan)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_rerun_resumes_from_it(tiny_study):
     """What Slurm does before a time-limit or preemption kill: SIGTERM, then SIGKILL 30 s later."""
     config = tiny_study(hyperparameters={"batch_size": 2})  # 40 steps per epoch, 2 epochs
     plan = experiment.plan_run(load_study([config]), "normal", LANGS, LANGS)
-    first = subprocess.Popen(cli(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=ENV)
-    deadline = time.time() + 120
-    # after epoch 1's evaluation and checkpoint, so that the best-epoch bookkeeping must survive too
-    while first.poll() is None and time.time() < deadline and not (
-            os.path.exists(plan.log_file) and "checkpoint saved at step 40 " in open(plan.log_file).read()):
-        time.sleep(0.02)
-    assert first.poll() is None, "the first run ended before it could be interrupted"
+    # stopped right after epoch 1's evaluation and checkpoint (step 40), so that the best-epoch
+    # bookkeeping must survive too; SIGTERM arrives while it is stopped, SIGCONT lets it go on
+    env = pausing_env(ENV, os.path.join(os.path.dirname(config), "paused"))
+    first = subprocess.Popen(cli(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert wait_until_stopped(first, timeout=120), "the first run ended before it could be interrupted"
     first.send_signal(signal.SIGTERM)
+    first.send_signal(signal.SIGCONT)
     signalled = time.time()
     out = first.communicate(timeout=60)[0]
     assert first.returncode == 143, out[-3000:]
@@ -321,7 +325,7 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_rerun_resumes_from_it(tiny
                       r"to resume", out)
     assert match, out[-3000:]
     step = int(match.group(1))
-    assert 40 < step < 80  # inside epoch 2
+    assert step == 41  # the first step of epoch 2
     assert sorted(os.listdir(plan.checkpoints_dir)) == sorted(["checkpoint-40", f"checkpoint-{step}"])
     with open(os.path.join(plan.checkpoints_dir, f"checkpoint-{step}", "trainer_state.json")) as f:
         state = json.load(f)

@@ -243,6 +243,7 @@ def study(tmp_path_factory, tiny_assets):
 
 # ----------------------------------------------------------------------------- end to end
 
+@pytest.mark.slow
 def test_output_is_what_the_entry_expects_with_epitrans_ipa(study):
     assert study.rus.returncode == 0, study.rus.stderr
     assert study.pol.returncode == 0, study.pol.stderr
@@ -265,6 +266,7 @@ def test_output_is_what_the_entry_expects_with_epitrans_ipa(study):
     assert "NA" in train
 
 
+@pytest.mark.slow
 def test_prepare_json_records_inputs_versions_and_every_dropped_row(study):
     from importlib import metadata
 
@@ -290,6 +292,7 @@ def test_prepare_json_records_inputs_versions_and_every_dropped_row(study):
     assert "also in test" in study.rus.stderr and not rec["duplicates"]["removed"]
 
 
+@pytest.mark.slow
 def test_validation_is_carved_stratified_and_dedup_never_touches_test(study):
     rus = read_record(study.rus_dir)
     assert rus["validation"] == {"split": "validation", "from": "train", "fraction": 0.25,
@@ -307,6 +310,7 @@ def test_validation_is_carved_stratified_and_dedup_never_touches_test(study):
     assert pol["cache"]["workers"] == 2
 
 
+@pytest.mark.slow
 def test_a_second_run_and_a_second_dataset_are_served_from_the_cache(study):
     first = read_record(study.rus_dir)["cache"]
     assert (first["unique_texts"], first["hits"], first["epitran_calls"]) == (28, 0, 28)  # 22 + 7 - 1 shared
@@ -331,6 +335,7 @@ def test_a_second_run_and_a_second_dataset_are_served_from_the_cache(study):
         assert db.execute("SELECT COUNT(*) FROM ipa").fetchone()[0] == len(known) + 2
 
 
+@pytest.mark.slow
 def test_the_prepared_data_fine_tunes(study):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "finetune-exp.py"), study.config,
                            "--model-type", "ipa", "--train-langs", "polish", "russian", "--eval-langs",
@@ -376,6 +381,7 @@ def _state(folder):
     return files, sorted(n for n in os.listdir(parent) if ".tmp-" in n or ".old-" in n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(ERRORS))
 def test_bad_input_is_one_line_exit_2_and_nothing_written(study, case):
     dataset, drop, extra, words = ERRORS[case]

@@ -71,6 +71,7 @@ def assert_chosen_on(plan, r, protocol, seen, unseen):
     assert all(set(h["metrics"]) == {seen} for h in r["history"])
 
 
+@pytest.mark.slow
 def test_source_never_evaluates_the_target_while_training(cross_lingual):
     plans, results = cross_lingual
     r = results["source"]
@@ -79,6 +80,7 @@ def test_source_never_evaluates_the_target_while_training(cross_lingual):
     assert r["best_score"] == max(h["score"] for h in r["history"])
 
 
+@pytest.mark.slow
 def test_target_chooses_on_the_target(cross_lingual):
     plans, results = cross_lingual
     r = results["target"]
@@ -88,6 +90,7 @@ def test_target_chooses_on_the_target(cross_lingual):
     assert plans["source"].run_id != plans["target"].run_id  # the protocol is part of the run id
 
 
+@pytest.mark.slow
 def test_last_keeps_the_final_epoch_and_random_init_is_recorded(cross_lingual):
     plans, results = cross_lingual
     r = results["last"]
@@ -97,6 +100,7 @@ def test_last_keeps_the_final_epoch_and_random_init_is_recorded(cross_lingual):
     assert "init random, the architecture of" in open(plans["last"].log_file).read()
 
 
+@pytest.mark.slow
 def test_prediction_files_match_the_metrics(cross_lingual, tiny_assets):
     """Recomputed with scikit-learn from the files alone, the metrics are results.json's."""
     plans, results = cross_lingual

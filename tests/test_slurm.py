@@ -336,6 +336,7 @@ def test_templates_of_the_old_contract_run_with_no_array(study, tmp_path):
     assert proc.returncode == 0 and "6 of 6 local jobs succeeded" in proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 def test_local_grid_end_to_end(tiny_study, tmp_path):
     """Two real tiny fine-tunes of a grid, run here: results land where the planner said."""
     config = tiny_study(languages=2, epochs=1)
@@ -358,6 +359,8 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.slurm
 def test_real_slurm_runs_a_generated_study(tiny_study):
     """A generated tiny study through the real sbatch of a local Slurm: a one-language transfer matrix
     (A->A) for both model types, one job array of 2 tasks side by side; each must end COMPLETED with

@@ -202,6 +202,7 @@ def history(tiny_assets, tmp_path_factory):
     return collections.namedtuple("History", "folder procs before")(folder, procs, before)
 
 
+@pytest.mark.slow
 def test_repretrained_checkpoint_at_the_same_path_is_a_new_run(history):
     (old,) = history.before
     out = history.procs["repretrained"].stdout + history.procs["repretrained"].stderr
@@ -212,11 +213,13 @@ def test_repretrained_checkpoint_at_the_same_path_is_a_new_run(history):
     assert len(after) == 3
 
 
+@pytest.mark.slow
 def test_the_same_bytes_at_a_new_path_are_already_finished(history):
     proc = history.procs["moved"]
     assert "is already finished" in proc.stdout and "starting training" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_list_form_train_features_is_a_new_run_that_names_its_columns(history):
     proc = history.procs["listed"]
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
@@ -231,6 +234,7 @@ def test_list_form_train_features_is_a_new_run_that_names_its_columns(history):
     assert newest["provenance"]["command"][-len(RUN):] == RUN
 
 
+@pytest.mark.slow
 def test_report_shows_the_newest_inputs_and_lists_superseded_runs(history, tmp_path):
     from conftest import run_script
 
@@ -352,6 +356,7 @@ BAD = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_one_line_naming_the_file_and_leaves_finished_runs_alone(case, history, tiny_assets):
     """Exit 2, one error line, no traceback (run_script), before anything is trained or written."""
