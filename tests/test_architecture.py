@@ -11,7 +11,7 @@ PACKAGE = "ipa_finetune"
 LAYERS = (
     ("ipa_finetune.errors",),
     ("ipa_finetune.cli",),
-    ("ipa_finetune.files",),
+    ("ipa_finetune.files", "ipa_finetune.seq2seq_layout", "ipa_finetune.text_metrics"),
     ("ipa_finetune.config",),
     ("ipa_finetune.inputs",),
     ("ipa_finetune.checkpoint", "ipa_finetune.runs"),
