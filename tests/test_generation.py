@@ -251,14 +251,15 @@ def test_bad_generation_arguments_are_value_errors(lm, call, message):
         lm.complete(**call)
 
 
-def test_learns_a_seq2seq_task_laid_out_by_seq2seq_layout():
+@pytest.mark.parametrize("separator", layout.SEPARATORS)
+def test_learns_a_seq2seq_task_laid_out_by_seq2seq_layout(separator):
     """source SEP target END rows, loss on the target only: the model learns to write a source's
     reverse after the separator and to stop; complete() reads it back. An off-by-one anywhere in the
     layout, the label shift or the prompt would fail this."""
     torch.manual_seed(0)
     config = GPTConfig(n_layer=2, n_head=4, n_embd=64, block_size=32, vocab_size=24, bias=False)
     lm = NanoGPTForCausalLM.from_gpt_weights(config, None, eos_token_id=0)
-    tokens = layout.special_tokens(tokenizer_size=20, eos_id=0, vocab_size=24)
+    tokens = layout.special_tokens(tokenizer_size=20, eos_id=0, vocab_size=24, separator=separator)
     gen = torch.Generator().manual_seed(0)
     sources = [tuple(torch.randint(1, 20, (int(n),), generator=gen).tolist())
                for n in torch.randint(2, 6, (400,), generator=gen)]

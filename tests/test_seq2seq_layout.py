@@ -28,24 +28,27 @@ def pair(i, n_source, n_target):
 def test_demo_checkpoints_have_a_spare_row_for_the_separator(model_type):
     config, _ = read_checkpoint(os.path.join(DEMO, "checkpoints", model_type, "ckpt.pt"))
     tok = demo_tokenizer(model_type)
-    tokens = layout.special_tokens(tok.get_vocab_size(), tok.token_to_id("<|endoftext|>"), config.vocab_size)
+    tokens = layout.special_tokens(tok.get_vocab_size(), tok.token_to_id("<|endoftext|>"), config.vocab_size, "spare")
     assert tokens == layout.SpecialTokens(separator=1000, end=0, pad=0, kind="spare")
-    assert layout.special_tokens(1000, 0, config.vocab_size, "eos") == layout.SpecialTokens(0, 0, 0, "eos")
+    assert layout.special_tokens(1000, 0, config.vocab_size) == layout.SpecialTokens(0, 0, 0, "eos")  # default
 
 
 def test_a_vocabulary_without_room_is_one_clear_line():
     with pytest.raises(CheckpointError) as e:
-        layout.special_tokens(1024, 0, 1024, checkpoint="ckpts/ipa/ckpt.pt")
+        layout.special_tokens(1024, 0, 1024, "spare", checkpoint="ckpts/ipa/ckpt.pt")
     msg = str(e.value)
     assert "\n" not in msg
     assert msg.startswith("checkpoint ckpts/ipa/ckpt.pt has vocab_size 1024, all of it used by the tokenizer's "
                           "1024 tokens: no spare embedding row for the seq2seq separator; set the separator to 'eos'")
     with pytest.raises(CheckpointError, match="vocab_size 900 but the tokenizer has 1000 tokens"):
         layout.special_tokens(1000, 0, 900, "eos")
-    with pytest.raises(ConfigError, match="separator 'tab' is not one of spare, eos"):
+    assert layout.special_tokens(1024, 0, 1024).kind == "eos"  # fits any checkpoint of the tokenizer
+    with pytest.raises(ConfigError, match="separator 'tab' is not one of eos, spare"):
         layout.special_tokens(1000, 0, 1024, "tab")
     with pytest.raises(ConfigError, match="no end-of-document token"):
         layout.special_tokens(1000, None, 1024)
+    with pytest.raises(CheckpointError, match="vocab_size 999 but the tokenizer has 1000 tokens"):
+        layout.special_tokens(1000, 0, 999)
 
 
 def test_training_row_labels_the_target_and_end_only():
