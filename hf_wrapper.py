@@ -159,7 +159,8 @@ class NanoGPTPreTrainedModel(PreTrainedModel):
             if kwargs.pop(key, None):
                 raise ValueError(f"{type(self).__name__} does not return {key[len('output_'):]}")
         if kwargs:
-            raise TypeError(f"{type(self).__name__}.forward() got unexpected arguments: {', '.join(sorted(kwargs))}")
+            raise TypeError(f"{type(self).__name__}.forward() got unexpected arguments: "
+                            f"{', '.join(sorted(kwargs))}")
         return return_dict
 
 
@@ -333,21 +334,24 @@ class NanoGPTForCausalLM(NanoGPTPreTrainedModel, GenerationMixin):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}; expected an integer >= 1")
         if self.config.eos_token_id is None or self.config.pad_token_id is None:
-            raise ValueError("config.eos_token_id and pad_token_id must be set to generate (from_gpt_weights sets them)")
-        vocab, block, checked = self.config.vocab_size, self.config.block_size, []
-        for i, ids in enumerate(prompts):
-            t = torch.as_tensor(ids)
-            if t.ndim != 1 or len(t) == 0 or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-                raise ValueError(f"prompt {i} is {'empty' if t.ndim == 1 and len(t) == 0 else 'not a list of token ids'}; "
-                                 "expected a non-empty list of token ids")
-            if ((t < 0) | (t >= vocab)).any():
-                raise ValueError(f"prompt {i} holds {t[(t < 0) | (t >= vocab)][0].item()}; expected token ids in "
-                                 f"[0, {vocab})")
-            if len(t) + max_new_tokens > block:
-                raise ValueError(f"prompt {i} has {len(t)} tokens, and {len(t)} + max_new_tokens "
-                                 f"{max_new_tokens} > block_size {block}; shorten the prompt or generate fewer tokens")
-            checked.append(t.long())
-        return checked
+            raise ValueError("config.eos_token_id and pad_token_id must be set to generate "
+                             "(from_gpt_weights sets them)")
+        return [self._checked_prompt(i, ids, max_new_tokens) for i, ids in enumerate(prompts)]
+
+    def _checked_prompt(self, i, ids, max_new_tokens):
+        vocab, block = self.config.vocab_size, self.config.block_size
+        t = torch.as_tensor(ids)
+        if t.ndim == 1 and len(t) == 0:
+            raise ValueError(f"prompt {i} is empty; expected a non-empty list of token ids")
+        if t.ndim != 1 or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+            raise ValueError(f"prompt {i} is not a list of token ids; expected a non-empty list of token ids")
+        outside = (t < 0) | (t >= vocab)
+        if outside.any():
+            raise ValueError(f"prompt {i} holds {t[outside][0].item()}; expected token ids in [0, {vocab})")
+        if len(t) + max_new_tokens > block:
+            raise ValueError(f"prompt {i} has {len(t)} tokens, and {len(t)} + max_new_tokens {max_new_tokens} > "
+                             f"block_size {block}; shorten the prompt or generate fewer tokens")
+        return t.long()
 
 
 AutoConfig.register(NanoGPTConfig.model_type, NanoGPTConfig, exist_ok=True)

@@ -138,7 +138,8 @@ def seq2seq_splits(language, texts, to_ipa, seed):
 
 def write_seq2seq(corpora, out_dir, seed):
     for language, corpus in corpora.items():
-        texts = [r["text"] for rows in corpus["splits"].values() for r in rows] + [d["text"] for d in corpus["pretrain"]]
+        texts = [r["text"] for rows in corpus["splits"].values() for r in rows]
+        texts += [d["text"] for d in corpus["pretrain"]]
         for name, rows in seq2seq_splits(language, texts, corpus["to_ipa"], seed).items():
             write_jsonl(os.path.join(out_dir, "data-seq2seq", language, f"{name}.jsonl"), rows)
             print(f"data-seq2seq/{language}/{name}.jsonl: {len(rows)} words")
