@@ -17,7 +17,6 @@ pipeline reaches on real tokens, and the time to preprocess (load + tokenize + c
 cold and warm. See bench/README.md for the figures and how they are measured.
 """
 import argparse
-import contextlib
 import dataclasses
 import gc
 import os
@@ -30,6 +29,7 @@ sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py
 from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402 (offline from here on)
 from ipa_finetune.errors import UserError  # noqa: E402
 from ipa_finetune.train.provenance import versions  # noqa: E402
+from devices import machine, pick_device  # noqa: E402
 from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
                              project_model, synthetic_rows, time_preprocessing, write_jsonl)
 from throughput_timing import (matmul_peak, measure, non_embedding_params, summarize,  # noqa: E402
@@ -98,24 +98,6 @@ def format_report(res):
                      f"cold {pre['cold_s']:.2f} s (tokenize + cache {pre['cold_tokenize_s']:.2f} s), "
                      f"warm {pre['warm_s']:.2f} s (tokenize + cache {pre['warm_tokenize_s']:.2f} s)")
     return "\n".join(lines)
-
-
-def cpu_name():
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    import platform
-    return platform.processor() or "unknown CPU"
-
-
-def machine(device, threads):
-    import torch
-
-    name = f"cuda:{torch.cuda.get_device_name(0)}" if device == "cuda" else "cpu"
-    return {"cpu": f"{cpu_name()} ({os.cpu_count()} cores)", "device": name, "threads": threads,
-            "load_before": round(os.getloadavg()[0], 2)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -237,17 +219,6 @@ def size_from_args(args):
         raise UserError(f"--n-embd {size.n_embd} is not divisible by --n-head {size.n_head}; "
                         "pick n_embd a multiple of n_head")
     return size
-
-
-def pick_device(name):
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False); "
-                        "use --device cpu or auto")
-    return name
 
 
 @exit_on_user_error
