@@ -27,8 +27,9 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # model.py, hf_wrapper.py, ipa_finetune; devices
 
-from devices import machine, pick_device, sync  # noqa: E402
-from ipa_finetune.cli import default_cpus, exit_on_user_error, positive_int  # noqa: E402
+from harness import (add_common_flags, add_size_flags, machine, pick_device, size_from_args,  # noqa: E402
+                     sync)
+from ipa_finetune.cli import default_cpus, exit_on_user_error  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
 from ipa_finetune.train.provenance import versions  # noqa: E402
 
@@ -174,38 +175,23 @@ def parse_args(argv=None):
     d = Size()
     p = argparse.ArgumentParser(description="Generation throughput of nanoGPT with and without its key/value "
                                             "cache, and of Hugging Face GPT-2 of the same size.")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where to generate (float32); auto = cuda when present")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="torch CPU threads (default: the CPUs this process may use)")
-    p.add_argument("--tiny", action="store_true",
-                   help="smoke run: a 2-layer 32-wide model, 4 prompts, 4 and 16 new tokens (seconds; the "
-                        "figures mean nothing)")
+    add_common_flags(p, "where to generate (float32); auto = cuda when present",
+                     "smoke run: a 2-layer 32-wide model, 4 prompts, 4 and 16 new tokens (seconds; the figures "
+                     "mean nothing)")
     p.add_argument("--new-tokens", type=token_counts, default=None,
                    help="output lengths N to time, comma-separated (default 16,64,128)")
-    for field, unit in (("n_layer", "transformer blocks"), ("n_head", "attention heads"),
-                        ("n_embd", "model width"), ("block_size", "positions: prompt + new tokens must fit"),
-                        ("vocab_size", "embedding rows"), ("batch_size", "prompts generated together"),
-                        ("prompt_min", "shortest prompt, tokens"), ("prompt_max", "longest prompt, tokens"),
-                        ("num_beams", "1: greedy; more: beam search"),
-                        ("repeats", "runs per variant and N; the fastest counts (noisy machines)")):
-        p.add_argument("--" + field.replace("_", "-"), dest=field, type=positive_int, default=None,
-                       help=f"{unit} (default {getattr(d, field)})")
+    add_size_flags(p, d, (
+        ("n_layer", "transformer blocks"), ("n_head", "attention heads"), ("n_embd", "model width"),
+        ("block_size", "positions: prompt + new tokens must fit"), ("vocab_size", "embedding rows"),
+        ("batch_size", "prompts generated together"), ("prompt_min", "shortest prompt, tokens"),
+        ("prompt_max", "longest prompt, tokens"), ("num_beams", "1: greedy; more: beam search"),
+        ("repeats", "runs per variant and N; the fastest counts (noisy machines)")))
     p.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
     return p.parse_args(argv)
 
 
-def size_from_args(args):
-    base = dataclasses.asdict(Size())
-    if args.tiny:
-        base.update(TINY)
-    for field in base:
-        if getattr(args, field, None) is not None:
-            base[field] = getattr(args, field)
-    size = Size(**base)
-    if size.n_embd % size.n_head:
-        raise UserError(f"--n-embd {size.n_embd} is not divisible by --n-head {size.n_head}; "
-                        "pick n_embd a multiple of n_head")
+def checked_size(args):
+    size = size_from_args(Size, TINY, args)
     if size.prompt_min > size.prompt_max:
         raise UserError(f"--prompt-min {size.prompt_min} is above --prompt-max {size.prompt_max}")
     if size.prompt_max + max(size.new_tokens) > size.block_size:
@@ -217,7 +203,7 @@ def size_from_args(args):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    size = size_from_args(args)
+    size = checked_size(args)
     device = pick_device(args.device)
     res = run(size, device, args.threads or default_cpus())
     print(format_report(res))

@@ -10,7 +10,7 @@ import resource
 import time
 import types
 
-from devices import sync
+from harness import sync
 
 
 # ---------------------------------------------------------------------------------------------------
