@@ -11,7 +11,8 @@ nanoGPT as Hugging Face models, for the Trainer: a sequence classifier and a cau
 
     lm = hf_wrapper.NanoGPTForCausalLM.from_gpt_weights(*read_checkpoint(path), eos_token_id=0)
     out = lm(input_ids, attention_mask=attention_mask, labels=labels)  # loss on labels != -100 only
-    lm.complete([[5, 17, 1000], [9, 1000]], max_new_tokens=32)      # [[ids...], [ids...]] up to eos
+    lm.complete([[5, 17, 0], [9, 0]], max_new_tokens=32)            # prompts: source ids + separator
+                                                                    # -> [[ids...], [ids...]] up to eos
     lm.save_pretrained("best_model")  # the tied lm_head is stored once (as the embeddings)
     transformers.AutoModelForCausalLM.from_pretrained("best_model")
 

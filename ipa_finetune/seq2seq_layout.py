@@ -33,8 +33,8 @@ Too long for the block (block_size positions hold a whole row, or a prompt and w
   longer than max_new_tokens tokens, which no hypothesis can match whole, are counted as
   LayoutCounts.target_over_budget.
 
-Only the standard library, numpy and this package's errors: the report pipeline and the config checks
-can use it without torch.
+Only the standard library, numpy, tokenizers and this package's errors: the report pipeline and the
+config checks can use it without torch.
 """
 import dataclasses
 
@@ -98,14 +98,21 @@ class LayoutCounts:
 
 
 def encode_pairs(tokenizer, ids, sources, targets, where):
-    """Pairs of a split: sources and targets (strings) encoded with a `tokenizers.Tokenizer` (or
-    anything with its encode_batch), no special tokens added. An empty or blank source or target
-    raises DataError naming `where` (the split's file) and the example's id."""
+    """Pairs of a split: sources and targets (strings) encoded with a `tokenizers.Tokenizer` (e.g. a
+    transformers tokenizer's backend_tokenizer), no special tokens added, never padded or truncated
+    (a backend keeps the padding and truncation of its last transformers call: a copy without them
+    encodes then). An empty or blank source or target raises DataError naming `where` (the split's
+    file) and the example's id."""
     for kind, texts in (("source", sources), ("target", targets)):
         for example_id, text in zip(ids, texts):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{where}: example {example_id!r} has an empty {kind} ({text!r}); every "
                                 "seq2seq example needs a non-empty source and target")
+    if tokenizer.padding is not None or tokenizer.truncation is not None:
+        from tokenizers import Tokenizer
+        tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
     source_ids = [e.ids for e in tokenizer.encode_batch(list(sources), add_special_tokens=False)]
     target_ids = [e.ids for e in tokenizer.encode_batch(list(targets), add_special_tokens=False)]
     return [Pair(str(i), tuple(s), tuple(t)) for i, s, t in zip(ids, source_ids, target_ids)]

@@ -111,3 +111,13 @@ def test_encode_pairs_uses_the_tokenizers_ids():
 def test_an_empty_source_or_target_names_the_file_and_example(sources, targets, kind):
     with pytest.raises(DataError, match=f"data/ru/test.jsonl: example 'id-2' has an empty {kind}"):
         layout.encode_pairs(demo_tokenizer("ipa"), ["id-1", "id-2"], sources, targets, "data/ru/test.jsonl")
+
+
+def test_encode_pairs_ignores_padding_and_truncation_left_on_the_backend():
+    tok = demo_tokenizer("ipa")
+    plain = layout.encode_pairs(tok, ["a"], ["vʲelʲikolʲepnɨj"], ["ok"], "x")
+    tok.enable_padding(length=32, pad_id=0)
+    tok.enable_truncation(max_length=2)
+    assert layout.encode_pairs(tok, ["a"], ["vʲelʲikolʲepnɨj"], ["ok"], "x") == plain
+    assert len(plain[0].source) > 2
+    assert tok.padding is not None  # the caller's tokenizer is left as it was
