@@ -300,21 +300,27 @@ class NanoGPTForCausalLM(NanoGPTPreTrainedModel, GenerationMixin):
         max_new_tokens; returns each continuation's ids without the end token, in the prompts' order.
         Greedy (num_beams=1) or beam search, through transformers' generate(). Batched: prompts sorted
         by length, batch_size at a time, left-padded (each row gets the tokens it would get alone).
-        Every prompt plus max_new_tokens must fit in block_size. use_cache=False recomputes the whole
-        prefix each step (for checks and the benchmark)."""
+        Every prompt plus max_new_tokens must fit in block_size. Runs in eval mode (no dropout) and
+        restores the mode. use_cache=False recomputes the whole prefix each step (for checks and the
+        benchmark)."""
         prompts = self._checked_prompts(prompts, max_new_tokens, num_beams, batch_size)
         gen = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
                                eos_token_id=self.config.eos_token_id, pad_token_id=self.config.pad_token_id,
                                use_cache=use_cache)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         out = [None] * len(prompts)
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            input_ids, attention_mask = self.left_pad([prompts[i] for i in rows])
-            generated = self.generate(input_ids, attention_mask=attention_mask, generation_config=gen)
-            for i, ids in zip(rows, generated[:, input_ids.size(1):].tolist()):
-                end = ids.index(self.config.eos_token_id) if self.config.eos_token_id in ids else len(ids)
-                out[i] = ids[:end]
+        was_training = self.training
+        self.eval()  # no dropout, whenever it is called (e.g. an evaluation in the middle of training)
+        try:
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                input_ids, attention_mask = self.left_pad([prompts[i] for i in rows])
+                generated = self.generate(input_ids, attention_mask=attention_mask, generation_config=gen)
+                for i, ids in zip(rows, generated[:, input_ids.size(1):].tolist()):
+                    end = ids.index(self.config.eos_token_id) if self.config.eos_token_id in ids else len(ids)
+                    out[i] = ids[:end]
+        finally:
+            self.train(was_training)
         return out
 
     def left_pad(self, prompts):

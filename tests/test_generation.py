@@ -132,6 +132,14 @@ def test_greedy_decoding_with_the_cache_gives_the_tokens_without_it(lm):
     assert len(set(sum(with_cache, []))) > 8  # varied tokens: a wrong position would show
 
 
+def test_generation_runs_without_dropout_and_restores_the_mode():
+    lm = NanoGPTForCausalLM.from_gpt_weights(CONFIG, chaotic_gpt().state_dict(), eos_token_id=1, dropout=0.5)
+    expected = lm.complete(prompts(), 16)
+    lm.train()
+    assert lm.complete(prompts(), 16) == expected and lm.training
+    assert lm.gpt.transformer.h[0].attn.dropout == 0.5  # the dropout is there: eval mode switched it off
+
+
 def test_generate_matches_a_plain_argmax_loop(lm):
     """complete() through transformers' generate() = the obvious loop over model.py's forward()."""
     end = lm.config.eos_token_id
