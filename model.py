@@ -6,10 +6,22 @@ so that the researchers' `ckpt.pt` files load unchanged (ipa_finetune/checkpoint
     h = model.hidden_states(idx)                       # (B, T, C) after ln_f
     h = model.pooled_hidden_states(idx, pool_idx)      # (B, C): row b at position pool_idx[b], cheaper
 
+    cache = KVCache()                                  # decoding: the prefix is computed once
+    h = model.hidden_states(prompt, attention_mask=mask, position_ids=pos, cache=cache)   # (B, P, C)
+    h = model.hidden_states(next_token, attention_mask=longer_mask, position_ids=pos[:, -1:] + 1,
+                            cache=cache)                                                   # (B, 1, C)
+
 Additions to upstream, for a classifier: GPT(config, lm_head=False) builds the body without the
 vocabulary projection, and pooled_hidden_states() runs the blocks on the real tokens only (Packing)
-with the last block on the pooled positions only. This file imports only torch and the standard
-library, so it can be copied out on its own, as nanoGPT's can.
+with the last block on the pooled positions only. For generation: a key/value cache (KVCache, or any
+object with the same update(k, v, layer_idx) / get_seq_length() protocol, such as transformers'
+DynamicCache) holds each layer's keys and values (B, nh, P, hs) of the P tokens seen so far, so that a
+new token costs one position, not the whole prefix; positions continue from the cache length unless
+position_ids say otherwise. Padding: left padding for generation (rows end together, so every row's
+next token is at the same place), described by attention_mask (B, P + T), 1 = real token, with
+position_ids counting real tokens only (cumsum(mask) - 1), which gives each row the positions it has
+alone; right padding for training needs no mask at all (causal attention never looks forward). This
+file imports only torch and the standard library, so it can be copied out on its own, as nanoGPT's can.
 
 References:
 1) the official GPT-2 TensorFlow implementation released by OpenAI
@@ -55,16 +67,22 @@ class CausalSelfAttention(nn.Module):
         # Always the fused kernel (flash / memory-efficient / math, whichever torch picks): the
         # `attn.bias` mask buffer of old non-flash checkpoints is therefore never needed.
 
-    def forward(self, x):
+    def forward(self, x, attn_mask=None, cache=None, layer_idx=0):
+        """x (B, T, C) -> (B, T, C). cache: this layer's keys and values of earlier tokens are read from
+        and these T appended to it (see KVCache); attn_mask (B, 1, T, P + T) bool, True = attend, or None
+        for plain causal attention (exact when no prefix is cached, or for one new token)."""
         B, T, C = x.size()  # batch size, sequence length, embedding dimensionality (n_embd)
         # calculate query, key, values for all heads in batch and move head forward to be the batch dim
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+        if cache is not None:
+            k, v = cache.update(k, v, layer_idx)  # (B, nh, P + T, hs): the cached prefix, then these T
+        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, P + T) -> (B, nh, T, P + T)
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0, is_causal=True)
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0,
+            is_causal=attn_mask is None and k.size(2) == T)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble all head outputs side by side
         # output projection
         y = self.resid_dropout(self.c_proj(y))
@@ -139,8 +157,8 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, attn_mask=None, cache=None, layer_idx=0):
+        x = x + self.attn(self.ln_1(x), attn_mask, cache, layer_idx)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -215,6 +233,52 @@ class Packing:
         return y if g.index is None else y.index_select(0, g.index)
 
 
+class KVCache:
+    """Each layer's keys and values (B, nh, P, hs) of the P tokens seen so far: what lets decoding one
+    new token skip recomputing the prefix. update() appends a layer's new keys and values and returns
+    the whole of them; transformers' Cache classes (DynamicCache) follow the same protocol, so either
+    can be passed to GPT.hidden_states()."""
+
+    def __init__(self):
+        self.layers = []  # [(k, v)] per layer, each (B, nh, P, hs)
+
+    def update(self, k, v, layer_idx):
+        if layer_idx == len(self.layers):
+            self.layers.append((k, v))
+        else:
+            past_k, past_v = self.layers[layer_idx]
+            self.layers[layer_idx] = (torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2))
+        return self.layers[layer_idx]
+
+    def get_seq_length(self, layer_idx=0):
+        return self.layers[layer_idx][0].size(2) if layer_idx < len(self.layers) else 0
+
+
+def attention_mask_4d(attention_mask, T, past, device=None):
+    """The mask attention needs for T new tokens after `past` cached ones, (B, 1, T, past + T) bool
+    (True = attend), or None where plain causal attention is exact: no padding and no prefix or a
+    single new token, or right padding without a prefix (a real token never looks forward at the
+    padding). attention_mask: (B, past + T), 1 = real token, or None (no padding)."""
+    if attention_mask is not None:
+        if attention_mask.size(1) != past + T:
+            raise ValueError(f"attention_mask covers {attention_mask.size(1)} positions; expected the "
+                             f"{past} cached plus the {T} new ones")
+        attention_mask = attention_mask.bool()
+        if attention_mask.all():
+            attention_mask = None
+        elif past == 0 and not (attention_mask[:, 1:] & ~attention_mask[:, :-1]).any():
+            return None  # right padding: no real token after a padding one
+    if attention_mask is None and (past == 0 or T == 1):
+        return None
+    q_pos = torch.arange(past, past + T, device=device)[:, None]  # (T, 1) absolute positions
+    k_pos = torch.arange(past + T, device=device)[None, :]  # (1, past + T)
+    allowed = k_pos <= q_pos  # (T, past + T): causal, offset by the cache
+    if attention_mask is not None:
+        # a padding query attends to itself, so that no row of the softmax is empty (NaN)
+        allowed = (allowed & attention_mask[:, None, :]) | (k_pos == q_pos)  # (B, T, past + T)
+    return allowed.view(-1, 1, T, past + T)  # (B or 1, 1, T, past + T)
+
+
 @dataclass
 class GPTConfig:
     block_size: int = 1024
@@ -272,20 +336,27 @@ class GPT(nn.Module):
                 f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}; "
                 "truncate inputs to block_size (max_length) first")
 
-    def embed(self, idx):
-        """Token + position embeddings (after dropout) of idx (B, T) -> (B, T, C)."""
+    def embed(self, idx, position_ids=None, past=0):
+        """Token + position embeddings (after dropout) of idx (B, T) -> (B, T, C); positions
+        past..past+T-1 unless position_ids (B or 1, T) are given."""
         t = idx.size(1)
-        self._check_length(t)
-        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)  # shape (t)
+        self._check_length(past + t)
+        if position_ids is None:
+            position_ids = torch.arange(past, past + t, dtype=torch.long, device=idx.device)  # shape (t)
         tok_emb = self.transformer.wte(idx)  # token embeddings of shape (b, t, n_embd)
-        pos_emb = self.transformer.wpe(pos)  # position embeddings of shape (t, n_embd)
+        pos_emb = self.transformer.wpe(position_ids)  # position embeddings of shape (t or b, t, n_embd)
         return self.transformer.drop(tok_emb + pos_emb)
 
-    def hidden_states(self, idx):
-        """Final hidden states after ln_f, (B, T, C): what a language-model head reads."""
-        x = self.embed(idx)
-        for block in self.transformer.h:
-            x = block(x)
+    def hidden_states(self, idx, attention_mask=None, position_ids=None, cache=None):
+        """Final hidden states after ln_f, (B, T, C): what a language-model head reads. For decoding
+        (module docstring): cache holds the earlier tokens' keys and values and receives these T;
+        attention_mask (B, P + T) marks real tokens (1) among the cached and new ones; position_ids
+        (B, T) default to P..P+T-1."""
+        past = cache.get_seq_length() if cache is not None else 0
+        x = self.embed(idx, position_ids, past)
+        mask = attention_mask_4d(attention_mask, idx.size(1), past, idx.device)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, mask, cache, i)
         return self.transformer.ln_f(x)  # (B, T, C)
 
     def pooled_hidden_states(self, idx, pool_idx):

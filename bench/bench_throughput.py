@@ -17,7 +17,6 @@ pipeline reaches on real tokens, and the time to preprocess (load + tokenize + c
 cold and warm. See docs/performance.md for the figures and how they are measured.
 """
 import argparse
-import contextlib
 import dataclasses
 import gc
 import os
@@ -27,10 +26,11 @@ import tempfile
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(BENCH_DIR), BENCH_DIR]  # ipa_finetune, model.py; the throughput_* parts
 
-from ipa_finetune.cli import exit_on_user_error, int_at_least, positive_int  # noqa: E402 (offline from here on)
+from ipa_finetune.cli import exit_on_user_error, int_at_least  # noqa: E402 (offline from here on)
 from ipa_finetune.cpus import usable_cpus  # noqa: E402
-from ipa_finetune.errors import UserError  # noqa: E402
 from ipa_finetune.provenance import versions  # noqa: E402
+from harness import (add_common_flags, add_size_flags, machine, pick_device,  # noqa: E402
+                     size_from_args)
 from throughput_data import (build_tokenizer, gpt2_model, padded_dataset, project_dataset,  # noqa: E402
                              project_model, synthetic_rows, time_preprocessing, write_jsonl)
 from throughput_timing import (matmul_peak, measure, non_embedding_params, summarize,  # noqa: E402
@@ -99,24 +99,6 @@ def format_report(res):
                      f"cold {pre['cold_s']:.2f} s (tokenize + cache {pre['cold_tokenize_s']:.2f} s), "
                      f"warm {pre['warm_s']:.2f} s (tokenize + cache {pre['warm_tokenize_s']:.2f} s)")
     return "\n".join(lines)
-
-
-def cpu_name():
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    import platform
-    return platform.processor() or "unknown CPU"
-
-
-def machine(device, threads):
-    import torch
-
-    name = f"cuda:{torch.cuda.get_device_name(0)}" if device == "cuda" else "cpu"
-    return {"cpu": f"{cpu_name()} ({os.cpu_count()} cores)", "device": name, "threads": threads,
-            "load_before": round(os.getloadavg()[0], 2)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -222,26 +204,18 @@ def parse_args(argv=None):
     d = Size()
     p = argparse.ArgumentParser(description="Fine-tuning throughput of this project's pipeline vs Hugging "
                                             "Face GPT-2 (same pipeline, and padded to max_length).")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where to train: cuda (bf16 autocast) or cpu (float32); auto = cuda when present")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="torch CPU threads (default: the CPUs this process may use)")
-    p.add_argument("--tiny", action="store_true",
-                   help="smoke run: a 2-layer 32-wide model, 3 steps of 4 examples, 1000 examples "
-                        "preprocessed (seconds; the figures mean nothing)")
-    for field, unit in (("n_layer", "transformer blocks"), ("n_head", "attention heads"),
-                        ("n_embd", "model width"), ("block_size", "max tokens per example (max_length)"),
-                        ("vocab_size", "embedding rows"), ("batch_size", "examples per step"),
-                        ("steps", "timed optimizer steps (one epoch of steps x batch_size examples)"),
-                        ("warmup_steps", "untimed steps before the timed epoch"),
-                        ("preprocess_examples", "examples tokenized for the preprocessing timing"),
-                        ("matmul_n", "matrix size of the matmul peak measurement (default 2048 on a "
-                                     "CPU, 8192 on a GPU)"),
-                        ("repeats", "runs per pipeline; the fastest counts (noisy machines)")):
-        default = f" (default {getattr(d, field)})" if getattr(d, field) else ""
-        kind = count if field == "warmup_steps" else positive_int
-        p.add_argument("--" + field.replace("_", "-"), dest=field, type=kind, default=None,
-                       help=unit + default)
+    add_common_flags(p, "where to train: cuda (bf16 autocast) or cpu (float32); auto = cuda when present",
+                     "smoke run: a 2-layer 32-wide model, 3 steps of 4 examples, 1000 examples "
+                     "preprocessed (seconds; the figures mean nothing)")
+    add_size_flags(p, d, (
+        ("n_layer", "transformer blocks"), ("n_head", "attention heads"), ("n_embd", "model width"),
+        ("block_size", "max tokens per example (max_length)"), ("vocab_size", "embedding rows"),
+        ("batch_size", "examples per step"),
+        ("steps", "timed optimizer steps (one epoch of steps x batch_size examples)"),
+        ("warmup_steps", "untimed steps before the timed epoch"),
+        ("preprocess_examples", "examples tokenized for the preprocessing timing"),
+        ("matmul_n", "matrix size of the matmul peak measurement (default 2048 on a CPU, 8192 on a GPU)"),
+        ("repeats", "runs per pipeline; the fastest counts (noisy machines)")), kinds={"warmup_steps": count})
     p.add_argument("--median-words", type=float, default=None,
                    help=f"median words per synthetic example (default {d.median_words})")
     p.add_argument("--pipelines", default="abc", type=pipeline_letters,
@@ -251,35 +225,10 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def size_from_args(args):
-    base = dataclasses.asdict(Size())
-    if args.tiny:
-        base.update(TINY)
-    for field in base:
-        if getattr(args, field, None) is not None:
-            base[field] = getattr(args, field)
-    size = Size(**base)
-    if size.n_embd % size.n_head:
-        raise UserError(f"--n-embd {size.n_embd} is not divisible by --n-head {size.n_head}; "
-                        "pick n_embd a multiple of n_head")
-    return size
-
-
-def pick_device(name):
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False); "
-                        "use --device cpu or auto")
-    return name
-
-
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    size = size_from_args(args)
+    size = size_from_args(Size, TINY, args)
     device = pick_device(args.device)
     threads = args.threads or usable_cpus()
     with tempfile.TemporaryDirectory(prefix="ipa-bench-") as root:

@@ -10,6 +10,8 @@ import resource
 import time
 import types
 
+from harness import sync
+
 
 # ---------------------------------------------------------------------------------------------------
 # Measuring
@@ -33,12 +35,6 @@ def matmul_peak(n, device):
         sync(device)
         best = min(best, (time.perf_counter() - start) / reps)
     return {"flops": 2 * n ** 3 / best, "n": n, "dtype": str(dtype).replace("torch.", "")}
-
-
-def sync(device):
-    if device == "cuda":
-        import torch
-        torch.cuda.synchronize()
 
 
 class PeakMemory:

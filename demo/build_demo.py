@@ -11,6 +11,9 @@ or a part of it, or into another folder:
 What it writes (formats fixed in docs/architecture.md, "Demo data format"):
   data/<language>/{train,validation,test}.jsonl  labelled reviews {"text", "ipa", "label"}, 60/20/20,
                                                  stratified by label; label is negative|neutral|positive
+  data-seq2seq/<language>/{train,validation,test}.jsonl  G2P: every distinct word of the language's
+                                                 composed text {"id", "text", "ipa"}, 60/20/20
+                                                 (demo/seq2seq_data.py)
   tokenizers/{normal,ipa}-vocab.json, -merges.txt  byte-level BPE (tokenizers' ByteLevelBPETokenizer),
                                                  `normal` on the plain text of both languages, `ipa` on
                                                  their IPA; <|endoftext|> is id 0
@@ -42,6 +45,7 @@ from ipa_finetune.cli import exit_on_user_error  # noqa: E402
 from ipa_finetune.errors import UserError  # noqa: E402
 from ipa_finetune.prepare.transcribe import check_code, load_backend  # noqa: E402
 from pretrain import PretrainConfig, config_dict, pretrain  # noqa: E402
+from seq2seq_data import CODES, SPLITS as SEQ2SEQ_SPLITS, g2p_rows, split_rows, words_of  # noqa: E402
 
 DEMO_DIR = os.path.dirname(os.path.abspath(__file__))
 LANGUAGES = ("russian", "polish")
@@ -63,9 +67,10 @@ def parse_args(argv=None):
                    help="folder receiving data/, tokenizers/ and checkpoints/ (default: demo/)")
     p.add_argument("--text-dir", default=os.path.join(DEMO_DIR, "text"),
                    help="folder of the hand-written <language>.json5 sources (default: demo/text/)")
-    p.add_argument("--only", nargs="+", choices=("data", "tokenizers", "checkpoints"),
-                   default=("data", "tokenizers", "checkpoints"),
-                   help="build only these parts (checkpoints need the tokenizers in --out-dir)")
+    p.add_argument("--only", nargs="+", choices=("data", "seq2seq", "tokenizers", "checkpoints"),
+                   default=("data", "seq2seq", "tokenizers", "checkpoints"),
+                   help="build only these parts: data (sentiment), seq2seq (G2P words), tokenizers, "
+                        "checkpoints (they need the tokenizers in --out-dir)")
     p.add_argument("--seed", type=int, default=1337, help="seed of every random draw (default 1337)")
     p.add_argument("--unlabelled", type=int, default=3000,
                    help="composed unlabelled reviews per language for pretraining (default 3000)")
@@ -82,9 +87,9 @@ def transcriber(language, code):
     return load_backend(code)
 
 
-def compose_language(language, args):
-    """Labelled splits and pretraining documents of one language: dict with `splits` (split -> list of
-    {"text", "ipa", "label"}) and `pretrain` (list of {"text", "ipa"})."""
+def compose_texts(language, args):
+    """(source, splits, docs) of one language, before transcription: its demo/text source, the
+    labelled splits (split -> [(text, label)]) and the pretraining documents (strings)."""
     path = os.path.join(args.text_dir, f"{language}.json5")
     rng = random.Random(f"{args.seed}-{language}")  # str seeds are stable across runs and platforms
     try:
@@ -95,23 +100,49 @@ def compose_language(language, args):
         docs = unlabelled_text(source, args.unlabelled, rng, exclude=held_out)
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:  # a broken source file
         raise UserError(f"{path}: {type(e).__name__}: {e}") from None
-    docs += [t for t, _ in splits["train"]]
+    return source, splits, docs + [t for t, _ in splits["train"]]
+
+
+def compose_language(language, args):
+    """Labelled splits and pretraining documents of one language: dict with `splits` (split -> list of
+    {"text", "ipa", "label"}), `pretrain` (list of {"text", "ipa"}) and `to_ipa` (the transcriber)."""
+    source, splits, docs = compose_texts(language, args)
     to_ipa = transcriber(language, source["epitran"])
     return {"splits": {name: [{"text": t, "ipa": to_ipa(t), "label": lab} for t, lab in items]
                        for name, items in splits.items()},
-            "pretrain": [{"text": t, "ipa": to_ipa(t)} for t in docs]}
+            "pretrain": [{"text": t, "ipa": to_ipa(t)} for t in docs],
+            "to_ipa": to_ipa}
+
+
+def write_jsonl(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_data(corpora, out_dir):
     for language, corpus in corpora.items():
-        folder = os.path.join(out_dir, "data", language)
-        os.makedirs(folder, exist_ok=True)
         for name, rows in corpus["splits"].items():
-            with open(os.path.join(folder, f"{name}.jsonl"), "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_jsonl(os.path.join(out_dir, "data", language, f"{name}.jsonl"), rows)
             counts = {lab: sum(r["label"] == lab for r in rows) for lab in LABELS}
             print(f"data/{language}/{name}.jsonl: {len(rows)} rows {counts}")
+
+
+def seq2seq_splits(language, texts, to_ipa, seed):
+    """The G2P splits of one language (demo/seq2seq_data.py): the distinct words of all its composed
+    text (labelled reviews and pretraining documents), transcribed by epitran one word at a time."""
+    rows = g2p_rows(words_of(texts), to_ipa, CODES[language])
+    return split_rows(rows, SEQ2SEQ_SPLITS, random.Random(f"{seed}-{language}-g2p"))
+
+
+def write_seq2seq(corpora, out_dir, seed):
+    for language, corpus in corpora.items():
+        texts = [r["text"] for rows in corpus["splits"].values() for r in rows]
+        texts += [d["text"] for d in corpus["pretrain"]]
+        for name, rows in seq2seq_splits(language, texts, corpus["to_ipa"], seed).items():
+            write_jsonl(os.path.join(out_dir, "data-seq2seq", language, f"{name}.jsonl"), rows)
+            print(f"data-seq2seq/{language}/{name}.jsonl: {len(rows)} words")
 
 
 def pretraining_docs(corpora, field, seed):
@@ -173,6 +204,8 @@ def main(argv=None):
     corpora = {lang: compose_language(lang, args) for lang in LANGUAGES}
     if "data" in args.only:
         write_data(corpora, args.out_dir)
+    if "seq2seq" in args.only:
+        write_seq2seq(corpora, args.out_dir, args.seed)
     for name, field in MODEL_TYPES.items():
         docs = pretraining_docs(corpora, field, args.seed)
         if "tokenizers" in args.only:

@@ -13,7 +13,7 @@ PACKAGE = "ipa_finetune"
 LAYERS = (
     ("ipa_finetune.errors", "ipa_finetune.cpus"),
     ("ipa_finetune.cli",),
-    ("ipa_finetune.files",),
+    ("ipa_finetune.files", "ipa_finetune.seq2seq_layout", "ipa_finetune.text_metrics"),
     ("ipa_finetune.config",),
     ("ipa_finetune.checkpoint",),
     ("ipa_finetune.inputs",),

@@ -14,9 +14,9 @@ PIPELINES = ("(a) nanoGPT, project pipeline", "(b) HF GPT-2, project pipeline",
              "(c) HF GPT-2, padded to max_length")
 
 
-def run_bench(*args, cwd):
+def run_bench(*args, cwd, script=SCRIPT):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    return subprocess.run([sys.executable, SCRIPT, *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 

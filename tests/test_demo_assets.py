@@ -70,3 +70,41 @@ def test_committed_splits_are_what_the_builder_composes(lang):
     splits = split_stratified(examples, build_demo.SPLITS, rng)
     for split, items in splits.items():
         assert [(r["text"], r["label"]) for r in rows(lang, split)] == items
+
+
+def seq2seq_rows(lang, split):
+    with open(os.path.join(DEMO, "data-seq2seq", lang, f"{split}.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.mark.parametrize("lang", ["russian", "polish"])
+def test_seq2seq_demo_data_is_what_the_builder_composes(lang):
+    """data-seq2seq: every distinct word of the composed text once, ids by sorted word, split 60/20/20
+    by the builder's seeded shuffle (the IPA column is taken as committed here; the next test checks it
+    against epitran)."""
+    sys.path.insert(0, DEMO)
+    try:
+        import build_demo
+        import seq2seq_data
+    finally:
+        sys.path.remove(DEMO)
+    committed = {split: seq2seq_rows(lang, split) for split in seq2seq_data.SPLITS}
+    ipa = {r["text"]: r["ipa"] for rows in committed.values() for r in rows}
+    _, splits, docs = build_demo.compose_texts(lang, build_demo.parse_args([]))
+    texts = [t for items in splits.values() for t, _ in items] + docs
+    rebuilt = build_demo.seq2seq_splits(lang, texts, ipa.__getitem__, 1337)
+    assert rebuilt == committed
+    assert [len(rows) for rows in committed.values()] >= [350, 120, 120]
+    for rows in committed.values():
+        for row in rows:
+            assert set(row) == {"id", "text", "ipa"} and row["text"].strip() and row["ipa"].strip()
+            assert row["text"] == row["text"].lower() and " " not in row["text"]
+
+
+@pytest.mark.parametrize("lang,code", [("russian", "rus-Cyrl"), ("polish", "pol-Latn")])
+def test_seq2seq_demo_ipa_is_epitrans(lang, code):
+    from ipa_finetune.prepare.transcribe import load_backend
+
+    rows = seq2seq_rows(lang, "test")[:40]
+    to_ipa = load_backend(code)
+    assert [r["ipa"] for r in rows] == [to_ipa(r["text"]) for r in rows]
