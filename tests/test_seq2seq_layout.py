@@ -7,7 +7,7 @@ from tokenizers import ByteLevelBPETokenizer
 
 from ipa_finetune import seq2seq_layout as layout
 from ipa_finetune.checkpoint import read_checkpoint
-from ipa_finetune.cli import PROJECT_ROOT
+from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.errors import CheckpointError, ConfigError, DataError
 
 DEMO = os.path.join(PROJECT_ROOT, "demo")
