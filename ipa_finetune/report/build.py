@@ -15,6 +15,7 @@ from ..runs import REPORT_FILE, REPORT_FOLDER, report_dir
 from ..slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
 from .lineage import provenance_rows, select_inputs
+from .seq2seq import annotate
 from .status import job_statuses
 from .tables import BASELINE_MODEL_TYPE, csv_text, grid_summary, run_rows, transfer_tables
 from .uncertainty import RESAMPLES, difference_intervals, difference_rows
@@ -62,9 +63,17 @@ def _check_baseline(baseline, runs):
     return baseline or BASELINE_MODEL_TYPE
 
 
-def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=job_state,
+def default_metric(runs):
+    """The runs' metric_for_best_model when they share one (chrf for seq2seq studies by default),
+    else f1."""
+    chosen = {r.data.get("metric_for_best_model") for r in runs}
+    return chosen.pop() if len(chosen) == 1 and None not in chosen else "f1"
+
+
+def build_report(results_dirs, metric=None, split="eval", manifests=(), slurm=job_state,
                  log_lines=15, baseline=None, resamples=RESAMPLES, all_inputs=False):
-    """Read everything and compute every table. Raises UserError for an unknown metric, split or
+    """Read everything and compute every table (metric None: default_metric). Raises UserError for an
+    unknown metric, split or
     baseline model type. The tables use each model type's newest inputs (lineage.py), or with
     all_inputs every input set as its own block: runs of different inputs are never averaged."""
     from .curves import learning_curves
@@ -72,6 +81,7 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
         raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
     runs, bad = load_results(results_dirs)
     known = available_metrics(runs)
+    metric = metric or default_metric(runs)
     if runs and metric not in known:
         raise UserError(f"--metric {metric!r} is in no results.json under "
                         f"{', '.join(results_dirs)}; available: {', '.join(known)}")
@@ -81,6 +91,7 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
     tables = transfer_tables(shown, metric, split)
     for t in tables:
         t.baseline = baseline
+        annotate(t, shown)  # seq2seq: trivial baselines, target columns, the error rate's unit
     difference_intervals(tables, shown, resamples)
     report = Report(metric, split, list(results_dirs), runs, bad, tables, grid_summary(shown, metric),
                     missing_values(shown, metric), list(manifests), baseline=baseline,

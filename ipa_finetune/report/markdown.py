@@ -71,6 +71,28 @@ def difference_block(t, mt, digits=3):
     return out + notes + ([""] if notes else [])
 
 
+BASELINE_NAMES = {"copy_source": "copy the source",
+                  "most_frequent_target": "the most frequent training target"}
+
+
+def baseline_block(t, digits=3):
+    """A seq2seq table's trivial baselines (report/seq2seq.py annotate): one matrix each, a value per
+    cell, or one per model type where their sources or targets differ and so do the values."""
+    out = []
+    for kind, rows in t.baselines.items():
+        cells = []
+        for train, row in zip(t.train_sets, rows):
+            texts = []
+            for values in row:
+                distinct = sorted({round(v, 9) for v in (values or {}).values()})
+                texts.append("–" if not values else fmt_num(distinct[0], digits) if len(distinct) == 1
+                             else ", ".join(f"{mt} {fmt_num(v, digits)}" for mt, v in values.items()))
+            cells.append([lang_label(train)] + texts)
+        out += [f"### baseline: {BASELINE_NAMES[kind]}", "",
+                table(["train \\ eval"] + t.eval_langs, cells, ["l"] + ["r"] * len(t.eval_langs)), ""]
+    return out
+
+
 def transfer_section(t, digits=3, resamples=None):
     """Blocks of one TransferTable: one per model type, then one per difference to the baseline."""
     head = ["train \\ eval"] + t.eval_langs
@@ -89,6 +111,7 @@ def transfer_section(t, digits=3, resamples=None):
                 cells.append(("–" if c is None else fmt_stat(c.stat, digits)) + mark)
             rows.append([lang_label(train)] + cells)
         out += [f"### {mt}", "", table(head, rows, align), ""]
+    out += baseline_block(t, digits) + [f"{note}" for note in t.notes] + ([""] if t.notes else [])
     for mt in t.differences():
         out += difference_block(t, mt, digits)
     notes = ["Cells: mean ± sample std (ddof=1) over seeds of one hyperparameter setting, n runs;"

@@ -17,7 +17,10 @@ than two independent intervals would be. Resampling seeds as well adds the run-t
 (initialisation, data order), the part a single run hides. A cell is marked when its interval
 excludes 0. The draws are vectorised: a resample is a vector of example counts, and
 each class's true/predicted/correct counts are one matrix product, so macro F1 over R resamples
-is a few array operations (sklearn's definition: mean over all classes, 0 where undefined).
+is a few array operations (sklearn's definition: mean over all classes, 0 where undefined). A
+seq2seq cell (report/seq2seq.py) pairs the runs' examples by id and recomputes corpus-level chrF,
+BLEU, exact match and error rate on each resample from summed per-example statistics
+(text_metrics.TextStatistics.scores(counts)).
 """
 import dataclasses
 import functools
@@ -98,20 +101,26 @@ def example_counts(rng, n, resamples):
     return np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
 
 
-def paired_bootstrap(x_runs, b_runs, metric, resamples=RESAMPLES, seed=BOOTSTRAP_SEED):
-    """The bootstrap distribution (R,) of mean(X) - mean(B). x_runs, b_runs: lists of (labels,
-    preds, probs), one per seed, all on the same examples (the caller checks)."""
-    n = len(x_runs[0][0])
+def paired_bootstrap(x_scorers, b_scorers, n, resamples=RESAMPLES, seed=BOOTSTRAP_SEED):
+    """The bootstrap distribution (R,) of mean(X) - mean(B). x_scorers, b_scorers: one per seed, each
+    `scorer(counts) -> (R,)` the metric of the run on each resample, counts (R, n) the multiplicity
+    of each of the n examples (the same examples, in the same order, for every run: the caller
+    pairs them). The seam between the resampling and a task type's metrics: classification's
+    `classification_scorer`, seq2seq's report/seq2seq.py (text_metrics.TextStatistics.scores)."""
     rng = np.random.default_rng(seed)
-    x_cols = [example_columns(*run, metric) for run in x_runs]
-    b_cols = [example_columns(*run, metric) for run in b_runs]
     x_metric, b_metric = [], []
     for start in range(0, resamples, CHUNK):
         counts = example_counts(rng, n, min(CHUNK, resamples - start))
-        x_metric.append([metric_from_sums(counts @ cols, n, metric) for cols in x_cols])
-        b_metric.append([metric_from_sums(counts @ cols, n, metric) for cols in b_cols])
+        x_metric.append([score(counts) for score in x_scorers])
+        b_metric.append([score(counts) for score in b_scorers])
     x_all, b_all = np.concatenate(x_metric, axis=1), np.concatenate(b_metric, axis=1)
     return _seed_means(x_all, rng) - _seed_means(b_all, rng)
+
+
+def classification_scorer(labels, preds, probs, metric):
+    """A paired_bootstrap scorer of one classification run's predictions."""
+    columns, n = example_columns(labels, preds, probs, metric), len(labels)
+    return lambda counts: metric_from_sums(counts @ columns, n, metric)
 
 
 def interval(diffs, n_examples, level=LEVEL):
@@ -126,13 +135,18 @@ def _read(path):
     return read_predictions(path)
 
 
-def run_predictions(run, lang, split):
-    """(labels, preds, probs) of a run's predictions file; NoPredictions saying why not."""
+def predictions_path(run, lang, split):
+    """The path of a run's predictions file for a language and split; NoPredictions when it has none."""
     rel = ((run.data.get("predictions") or {}).get(lang) or {}).get(split)
     if not rel:  # the same words for every such run: the report lists the cells once per reason
         raise NoPredictions(f"a run saved no {split} predictions (results.json written before "
                             "predictions were saved, or a dataset without that split)")
-    path = os.path.join(os.path.dirname(run.path), rel)
+    return os.path.join(os.path.dirname(run.path), rel)
+
+
+def run_predictions(run, lang, split):
+    """(labels, preds, probs) of a run's predictions file; NoPredictions saying why not."""
+    path = predictions_path(run, lang, split)
     try:
         return _read(path)
     except FileNotFoundError:
@@ -148,26 +162,42 @@ def _cell_seed(key):
 
 def cell_interval(x_runs, b_runs, lang, split, metric, resamples=RESAMPLES, key=None):
     """The Interval of mean(X) - mean(B) for one cell from its runs (collect.Run lists)."""
+    from .seq2seq import is_seq2seq, text_scorers, unit_of
+    if any(is_seq2seq(r) for r in x_runs + b_runs):
+        try:
+            scorers = text_scorers([(predictions_path(r, lang, split), unit_of(r, lang)) for r in x_runs],
+                                   [(predictions_path(r, lang, split), unit_of(r, lang)) for r in b_runs],
+                                   metric)
+        except NoPredictions as e:
+            scorers = str(e)
+    else:
+        scorers = _classification_scorers(x_runs, b_runs, lang, split, metric)
+    if isinstance(scorers, str):  # none: the reason why
+        return Interval(None, None, reason=scorers)
+    x_scorers, b_scorers, n = scorers
+    return interval(paired_bootstrap(x_scorers, b_scorers, n, resamples, _cell_seed(key)), n)
+
+
+def _classification_scorers(x_runs, b_runs, lang, split, metric):
+    """(X's scorers, B's scorers, examples) from the runs' predictions, or the reason why not."""
     if metric not in BOOTSTRAP_METRICS:
-        return Interval(None, None, reason=f"no interval for {metric}: the bootstrap covers "
-                                           f"{', '.join(BOOTSTRAP_METRICS)}")
+        return f"no interval for {metric}: the bootstrap covers {', '.join(BOOTSTRAP_METRICS)}"
     try:
         xs = [run_predictions(r, lang, split) for r in x_runs]
         bs = [run_predictions(r, lang, split) for r in b_runs]
     except NoPredictions as e:
-        return Interval(None, None, reason=str(e))
+        return str(e)
     gold = xs[0][0]
     if len(gold) == 0:
-        return Interval(None, None, reason=f"no {split} examples for {lang}")
+        return f"no {split} examples for {lang}"
     for labels, _, probs in xs + bs:
         if len(labels) != len(gold) or not np.array_equal(labels, gold):
-            return Interval(None, None, reason=f"the runs' {split} predictions for {lang} are not of "
-                                               f"the same examples ({len(labels)} vs {len(gold)} "
-                                               "rows, or other gold labels)")
+            return (f"the runs' {split} predictions for {lang} are not of the same examples "
+                    f"({len(labels)} vs {len(gold)} rows, or other gold labels)")
         if probs.shape[1] != xs[0][2].shape[1]:
-            return Interval(None, None, reason="the runs' predictions have different class counts")
-    diffs = paired_bootstrap(xs, bs, metric, resamples, _cell_seed(key))
-    return interval(diffs, len(gold))
+            return "the runs' predictions have different class counts"
+    return ([classification_scorer(*run, metric) for run in xs],
+            [classification_scorer(*run, metric) for run in bs], len(gold))
 
 
 def difference_intervals(tables, runs, resamples=RESAMPLES):

@@ -31,7 +31,7 @@ from ..files import write_json_atomic
 from ..inputs.splits import roles_of
 from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
 from ..predictions import write_predictions
-from . import data, experiment
+from . import data, experiment, seq2seq
 from . import results as records
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
@@ -173,12 +173,8 @@ def prepare(plan):
     encoded = {lang: {role: data.encode(ds, specs[lang], split, columns, tokenizer, tok_fp, max_length,
                                         cache_dir)
                       for role, (split, ds) in raw[lang].items()} for lang in langs}
-    parts = [encoded[lang]["train"] for lang in plan.train_langs]
-    available = sum(len(p) for p in parts)
-    if hp.get("train_samples") and hp["train_samples"] > available:
-        log.warning("train_samples = %d but the train splits hold %d examples: using all of them",
-                    hp["train_samples"], available)
-    train = data.train_set(parts, hp.get("train_samples"), hp["seed"])
+    train = data.train_set([encoded[lang]["train"] for lang in plan.train_langs], hp.get("train_samples"),
+                           hp["seed"])
     # everything training needs, built and checked before the first step
     return types.SimpleNamespace(
         tokenizer=tokenizer, model=model, num_labels=num_labels, max_length=max_length, train=train,
@@ -206,11 +202,12 @@ def run(plan, cpus, save_model=True, fresh=False):
         for line in experiment.header_lines(plan) + [experiment.changed_inputs_message(plan)]:
             if line:
                 log.info("%s", line)
-        prep = prepare(plan)
+        s2s = plan.study.seq2seq  # the task type's own data, model, trainer and metrics (seq2seq.py)
+        prep = seq2seq.prepare(plan) if s2s else prepare(plan)
         if fresh:
             log.info("--force: removing earlier results, best model and checkpoints of this run")
             experiment.start_fresh(plan)
-        trainer = build_trainer(plan, prep, cpus)
+        trainer = (seq2seq.build_trainer if s2s else build_trainer)(plan, prep, cpus)
         resume = last_complete_checkpoint(plan.checkpoints_dir)
         if resume:
             log.info("resuming from checkpoint %s", resume)
@@ -272,7 +269,8 @@ def finish(plan, trainer, prep, output, started, save_model):
     log.info("selection %s: keeping epoch %s (%s); final evaluation on %s", protocol,
              best and best["epoch"], "the last" if protocol == "last" else
              "best on the validation splits of " + ", ".join(monitored), ", ".join(plan.eval_langs))
-    metrics, predictions = _final_metrics(trainer, prep, plan)
+    s2s = plan.study.seq2seq
+    metrics, predictions = (seq2seq.final_metrics if s2s else _final_metrics)(trainer, prep, plan)
     best_dir = None
     if save_model:
         path = os.path.join(plan.run_dir, experiment.BEST_MODEL_DIR)
@@ -283,7 +281,8 @@ def finish(plan, trainer, prep, output, started, save_model):
         train_speed=output.metrics.get("train_samples_per_second"), wall_time=time.time() - started,
         device=device_name(), best_model_dir=best_dir, predictions=predictions,
         selected_on=selection.selected_on(protocol, {lang: prep.eval_split_names[lang]
-                                                     for lang in monitored}))
+                                                     for lang in monitored}),
+        extra=seq2seq.record(plan, prep) if s2s else None)
     write_json_atomic(plan.results_file, results)
     shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
     log.info("results written to %s", plan.results_file)

@@ -34,11 +34,7 @@ class MultiLanguageTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if eval_dataset is None and isinstance(self.eval_dataset, dict):
-            means = {}
-            for m in METRICS:
-                keys = [f"{metric_key_prefix}_{lang}_{m}" for lang in self.eval_dataset]
-                if all(k in metrics for k in keys):
-                    means[f"{metric_key_prefix}_{MEAN}_{m}"] = float(np.mean([metrics[k] for k in keys]))
+            means = language_means(metrics, self.eval_dataset, metric_key_prefix)
             metrics.update(means)
             self.log(means)
         return metrics
@@ -52,6 +48,17 @@ class MultiLanguageTrainer(Trainer):
 
     def get_decay_parameter_names(self, model):
         return decay_parameter_names(model)
+
+
+def language_means(metrics, languages, prefix="eval"):
+    """{`<prefix>__mean_<metric>`: mean over the languages} for every metric (of any task type) that
+    each language has as `<prefix>_<language>_<metric>`."""
+    means = {}
+    for m in METRICS:
+        keys = [f"{prefix}_{lang}_{m}" for lang in languages]
+        if all(k in metrics for k in keys):
+            means[f"{prefix}_{MEAN}_{m}"] = float(np.mean([metrics[k] for k in keys]))
+    return means
 
 
 def decay_parameter_names(model):
@@ -212,17 +219,19 @@ def training_arguments(plan, prep, cpus):
     )
 
 
-def build_trainer(plan, prep, cpus):
-    """The trainer; its StopOnSignal callback is `trainer.stop` (install it around train())."""
+def build_trainer(plan, prep, cpus, trainer_class=None, collator=None, compute_metrics=None):
+    """The trainer; its StopOnSignal callback is `trainer.stop` (install it around train()). The
+    classification trainer by default; a task type gives its own class, collator and metrics
+    (train/seq2seq.py)."""
     stop = StopOnSignal()
-    trainer = MultiLanguageTrainer(
+    trainer = (trainer_class or MultiLanguageTrainer)(
         model=prep.model,
         args=training_arguments(plan, prep, cpus),
         train_dataset=prep.train,
         eval_dataset=prep.monitor,  # the languages that choose the epoch (selection.py)
         processing_class=prep.tokenizer,
-        data_collator=LengthDroppingCollator(prep.tokenizer),
-        compute_metrics=_compute_metrics(prep.num_labels),
+        data_collator=collator or LengthDroppingCollator(prep.tokenizer),
+        compute_metrics=compute_metrics if trainer_class else _compute_metrics(prep.num_labels),
         callbacks=[TrainLogCallback(), stop],
     )
     trainer.stop = stop
