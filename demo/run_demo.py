@@ -9,10 +9,14 @@ scripts a user runs on a cluster:
     python collect-results.py --config config/demo.json         # tables, CSV, heatmaps, intervals
 
 and ends with the answer: each `<type> - normal` difference with its 95% paired-bootstrap interval.
+With --config config/demo-seq2seq.json (`make demo-seq2seq`) it runs the seq2seq demo instead
+(grapheme-to-phoneme on demo/data-seq2seq, docs/seq2seq.md) and ends with the transfer table, the
+trivial baselines (copy the source, the most frequent training target) and ipa - normal with intervals.
 
 Example:
     make demo                         # or: .venv/bin/python demo/run_demo.py
     .venv/bin/python demo/run_demo.py --force   # re-train even the runs that already have results
+    .venv/bin/python demo/run_demo.py --config config/demo-seq2seq.json   # make demo-seq2seq
 """
 import argparse
 import json
@@ -70,13 +74,39 @@ def baseline_check(results_dir):
     return beaten, total
 
 
-def difference_blocks(report_md):
-    """The report's `<type> - <baseline>` blocks (and the notes after them), as Markdown lines."""
+def seq2seq_check(results_dir):
+    """One line per (model type, train set, eval language): test-split chrF over seeds against the
+    trivial baselines (copy the source, the most frequent training target); counts the in-language
+    runs that beat the better of the two."""
+    cells, beaten, total = defaultdict(list), 0, 0
+    for folder, _, files in sorted(os.walk(results_dir)):
+        if "results.json" not in files:
+            continue
+        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
+            r = json.load(f)
+        for lang, splits in sorted(r["metrics"].items()):
+            m = splits.get("test") or splits["eval"]
+            cells[(r["model_type"], "+".join(r["train_langs"]), lang)].append(m)
+            if r["train_langs"] == [lang]:
+                total += 1
+                beaten += m["chrf"] > max(m["copy_source_chrf"], m["most_frequent_target_chrf"])
+    print("\nDemo: test-split chrF over seeds against the trivial baselines")
+    for (model_type, train, lang), ms in sorted(cells.items()):
+        print(f"  {model_type:<7} {train:<15} -> {lang:<8} chrF {mean_std([m['chrf'] for m in ms])}"
+              f"  copy source {ms[0]['copy_source_chrf']:6.2f}  most frequent "
+              f"{ms[0]['most_frequent_target_chrf']:5.2f}  (n={len(ms)})")
+    print(f"  {beaten}/{total} in-language runs beat their trivial baseline on chrF")
+    return beaten, total
+
+
+def report_blocks(report_md, wanted):
+    """The report's `### ...` blocks whose heading `wanted(heading)` accepts (and the notes after
+    them), as Markdown lines."""
     out, inside = [], False
     with open(report_md, encoding="utf-8") as f:
         for line in f.read().splitlines():
             if line.startswith("#"):
-                inside = line.startswith("### ") and " - " in line
+                inside = line.startswith("### ") and wanted(line)
             if inside:
                 out.append(line)
     return out
@@ -94,13 +124,21 @@ def main(argv=None):
     if rc != 0:
         sys.exit(rc)
     sys.path.insert(0, ROOT)
-    from ipa_finetune.config.loader import load_config
+    from ipa_finetune.config.study import load_study
     from ipa_finetune.runs import REPORT_FILE, report_dir, study_results_dir
-    study_dir = study_results_dir(load_config([os.path.join(ROOT, args.config)]))
-    baseline_check(study_dir)
+    study = load_study([os.path.join(ROOT, args.config)])
+    study_dir = study_results_dir(study.cfg)
     report_md = os.path.join(report_dir(study_dir), REPORT_FILE)
-    print(f"\nDemo: the answer with error bars (from {os.path.relpath(report_md, ROOT)})\n")
-    print("\n".join(difference_blocks(report_md)))
+    if study.seq2seq:  # the transfer table, the baselines and the differences
+        seq2seq_check(study_dir)
+        wanted = lambda heading: True  # noqa: E731
+        print(f"\nDemo: the transfer table, the trivial baselines and ipa - normal with error bars "
+              f"(from {os.path.relpath(report_md, ROOT)})\n")
+    else:
+        baseline_check(study_dir)
+        wanted = lambda heading: " - " in heading  # noqa: E731
+        print(f"\nDemo: the answer with error bars (from {os.path.relpath(report_md, ROOT)})\n")
+    print("\n".join(report_blocks(report_md, wanted)))
 
 
 if __name__ == "__main__":
