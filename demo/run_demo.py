@@ -51,25 +51,34 @@ def mean_std(values):
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def finished_runs(results_dir):
+    """The parsed results.json of every run under results_dir, in folder order."""
+    for folder, _, files in sorted(os.walk(results_dir)):
+        if "results.json" in files:
+            with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
+                yield json.load(f)
+
+
+def print_cells(title, cells, describe):
+    """One line per (model type, train set, eval language) of `cells` ({key: [metrics of a seed]})."""
+    print(f"\nDemo: {title}")
+    for (model_type, train, lang), ms in sorted(cells.items()):
+        print(f"  {model_type:<7} {train:<15} -> {lang:<8} {describe(ms)}  (n={len(ms)})")
+
+
 def baseline_check(results_dir):
     """One line per (model type, train set, eval language): eval-split accuracy over seeds against
     the majority-class baseline; counts the runs that beat it."""
     cells, beaten, total = defaultdict(list), 0, 0
-    for folder, _, files in sorted(os.walk(results_dir)):
-        if "results.json" not in files:
-            continue
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
-            r = json.load(f)
+    for r in finished_runs(results_dir):
         for lang, splits in sorted(r["metrics"].items()):
             m = splits["eval"]
             total += 1
             beaten += m["accuracy"] > m["majority_baseline"]
             cells[(r["model_type"], "+".join(r["train_langs"]), lang)].append(m)
-    print("\nDemo: eval-split accuracy over seeds against the majority-class baseline")
-    for (model_type, train, lang), ms in sorted(cells.items()):
-        print(f"  {model_type:<7} {train:<15} -> {lang:<8} accuracy {mean_std([m['accuracy'] for m in ms])}"
-              f"  majority {ms[0]['majority_baseline']:.3f}  f1 {mean_std([m['f1'] for m in ms])}"
-              f"  (n={len(ms)})")
+    print_cells("eval-split accuracy over seeds against the majority-class baseline", cells,
+                lambda ms: f"accuracy {mean_std([m['accuracy'] for m in ms])}  majority "
+                           f"{ms[0]['majority_baseline']:.3f}  f1 {mean_std([m['f1'] for m in ms])}")
     print(f"  {beaten}/{total} (run, language) pairs beat the majority baseline")
     return beaten, total
 
@@ -79,22 +88,16 @@ def seq2seq_check(results_dir):
     trivial baselines (copy the source, the most frequent training target); counts the in-language
     runs that beat the better of the two."""
     cells, beaten, total = defaultdict(list), 0, 0
-    for folder, _, files in sorted(os.walk(results_dir)):
-        if "results.json" not in files:
-            continue
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
-            r = json.load(f)
+    for r in finished_runs(results_dir):
         for lang, splits in sorted(r["metrics"].items()):
             m = splits.get("test") or splits["eval"]
             cells[(r["model_type"], "+".join(r["train_langs"]), lang)].append(m)
             if r["train_langs"] == [lang]:
                 total += 1
                 beaten += m["chrf"] > max(m["copy_source_chrf"], m["most_frequent_target_chrf"])
-    print("\nDemo: test-split chrF over seeds against the trivial baselines")
-    for (model_type, train, lang), ms in sorted(cells.items()):
-        print(f"  {model_type:<7} {train:<15} -> {lang:<8} chrF {mean_std([m['chrf'] for m in ms])}"
-              f"  copy source {ms[0]['copy_source_chrf']:6.2f}  most frequent "
-              f"{ms[0]['most_frequent_target_chrf']:5.2f}  (n={len(ms)})")
+    print_cells("test-split chrF over seeds against the trivial baselines", cells,
+                lambda ms: f"chrF {mean_std([m['chrf'] for m in ms])}  copy source "
+                           f"{ms[0]['copy_source_chrf']:6.2f}  most frequent {ms[0]['most_frequent_target_chrf']:5.2f}")
     print(f"  {beaten}/{total} in-language runs beat their trivial baseline on chrF")
     return beaten, total
 

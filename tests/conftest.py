@@ -347,6 +347,24 @@ def wait_until_stopped(proc, timeout):
     return False
 
 
+def killed_then_resumed(cmd, folder, env, steps, results_file):
+    """Run `cmd` (a finetune-exp.py command line) until it stops itself after its first checkpoint
+    (the pause hook), kill it in that state (nothing races the training), check that it checkpointed
+    at step `steps` without results, then run it again to the end: the second CompletedProcess."""
+    with open(os.path.join(folder, "first.out"), "w") as out:
+        first = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                 env=pausing_env(env, os.path.join(folder, "paused")))
+        stopped = wait_until_stopped(first, timeout=180)
+        first.kill()
+        first.wait()
+    assert stopped, "the first run ended before its first checkpoint: " + open(out.name).read()[-3000:]
+    assert open(os.path.join(folder, "paused")).read().split()[1] == str(steps)
+    assert not os.path.exists(results_file)
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return second
+
+
 def wait_for(condition, timeout, what, interval=0.05):
     """condition()'s first true value, asked every `interval` s (for states another process or Slurm
     holds, which no system call reports); AssertionError naming `what` after `timeout` s."""

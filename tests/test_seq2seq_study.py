@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from conftest import (EOS, SCRIPTS, one_line_error, pausing_env, run_script, seq2seq_data,
-                      wait_until_stopped, write_tiny_study)
+from conftest import (EOS, SCRIPTS, killed_then_resumed, one_line_error, run_script, seq2seq_data,
+                      write_tiny_study)
 from ipa_finetune.config.study import load_study
 from ipa_finetune.train import experiment
 
@@ -131,17 +131,7 @@ def finished(tiny_assets, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("s2s"))
     config = write_tiny_study(folder, tiny_assets, epochs=EPOCHS, seq2seq=True)
     plan = experiment.plan_run(load_study([config]), "normal", LANGS, LANGS)
-    with open(os.path.join(folder, "first.out"), "w") as out:
-        first = subprocess.Popen(finetune(config), stdout=out, stderr=subprocess.STDOUT,
-                                 env=pausing_env(ENV, os.path.join(folder, "paused")))
-        stopped = wait_until_stopped(first, timeout=180)
-        first.kill()
-        first.wait()
-    assert stopped, "the first run ended before its first checkpoint: " + open(out.name).read()[-3000:]
-    assert open(os.path.join(folder, "paused")).read().split()[1] == str(STEPS_PER_EPOCH)
-    assert not os.path.exists(plan.results_file)
-    second = subprocess.run(finetune(config), capture_output=True, text=True, env=ENV, timeout=300)
-    assert second.returncode == 0, second.stderr[-3000:]
+    second = killed_then_resumed(finetune(config), folder, ENV, STEPS_PER_EPOCH, plan.results_file)
     with open(plan.results_file, encoding="utf-8") as f:
         results = json.load(f)
     return collections.namedtuple("Finished", "config folder plan second results")(
