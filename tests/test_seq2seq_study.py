@@ -207,3 +207,17 @@ def test_predictions_are_what_the_saved_model_generates(finished, tiny_assets):
 def test_a_finished_seq2seq_run_is_skipped(finished):
     proc = subprocess.run(finetune(finished.config), capture_output=True, text=True, env=ENV, timeout=60)
     assert proc.returncode == 0 and "already finished" in proc.stdout
+
+
+def test_grid_of_a_seq2seq_study_checks_its_metrics(tiny_study, tmp_path):
+    config = tiny_study(seq2seq=True)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"parameters": {"learning_rate": [1e-3, 3e-3],
+                                               "metric_for_best_model": ["chrf", "error_rate"]},
+                                "languages": {"train": "alpha", "eval": "all"}}))
+    proc = run_script("grid-search.py", config, "--grid-config", grid, "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 permutations" in proc.stdout and "8 jobs" in proc.stdout
+    grid.write_text(json.dumps({"parameters": {"metric_for_best_model": ["chrf", "f1"]}}))
+    line = one_line_error(run_script("grid-search.py", config, "--grid-config", grid, "--dry-run"))
+    assert 'grid.json: parameters.metric_for_best_model = "f1" is not a seq2seq metric' in line
