@@ -102,7 +102,7 @@ def seq2seq_check(results_dir):
     return beaten, total
 
 
-def report_blocks(report_md, wanted):
+def difference_blocks(report_md, wanted=lambda heading: " - " in heading):
     """The report's `### ...` blocks whose heading `wanted(heading)` accepts (and the notes after
     them), as Markdown lines."""
     out, inside = [], False
@@ -134,14 +134,14 @@ def main(argv=None):
     report_md = os.path.join(report_dir(study_dir), REPORT_FILE)
     if study.seq2seq:  # the transfer table, the baselines and the differences
         seq2seq_check(study_dir)
-        wanted = lambda heading: True  # noqa: E731
+        blocks = difference_blocks(report_md, lambda heading: True)
         print(f"\nDemo: the transfer table, the trivial baselines and ipa - normal with error bars "
               f"(from {os.path.relpath(report_md, ROOT)})\n")
     else:
         baseline_check(study_dir)
-        wanted = lambda heading: " - " in heading  # noqa: E731
+        blocks = difference_blocks(report_md)
         print(f"\nDemo: the answer with error bars (from {os.path.relpath(report_md, ROOT)})\n")
-    print("\n".join(report_blocks(report_md, wanted)))
+    print("\n".join(blocks))
 
 
 if __name__ == "__main__":
