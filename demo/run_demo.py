@@ -103,13 +103,16 @@ def seq2seq_check(results_dir):
 
 
 def difference_blocks(report_md, wanted=lambda heading: " - " in heading):
-    """The report's `### ...` blocks whose heading `wanted(heading)` accepts (and the notes after
-    them), as Markdown lines."""
-    out, inside = [], False
+    """The `### ...` blocks of the report's first section whose heading `wanted(heading)` accepts
+    (and the notes after them), as Markdown lines."""
+    out, inside, found = [], False, False
     with open(report_md, encoding="utf-8") as f:
         for line in f.read().splitlines():
+            if line.startswith("## ") and found:
+                break  # the next section (e.g. the upper bound): the demo shows the first one
             if line.startswith("#"):
                 inside = line.startswith("### ") and wanted(line)
+                found |= inside
             if inside:
                 out.append(line)
     return out
