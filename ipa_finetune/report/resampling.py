@@ -19,6 +19,7 @@ import dataclasses
 import functools
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..predictions import read_predictions
 
@@ -91,9 +92,12 @@ def resampled_scores(stats, metric, resamples, seed):
     examples: the seeds are held fixed, only the examples are redrawn."""
     rng = np.random.default_rng(seed)
     out = np.empty((len(stats), resamples))
-    for start in range(0, resamples, CHUNK):
-        # float once per chunk: the matrix products run in BLAS (a family wanting ints converts back)
-        counts = example_counts(rng, len(stats[0]), min(CHUNK, resamples - start)).astype(np.float64)
-        for i, s in enumerate(stats):
-            out[i, start:start + len(counts)] = s.scores(counts)[metric]
+    # one BLAS thread: the products are small ((CHUNK, n) x (n, columns)), and OpenBLAS's threads made
+    # them 7x slower on a busy 2-core machine (bench/bench_statistics.py)
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, resamples, CHUNK):
+            # float once per chunk: the products run in BLAS (a family wanting ints converts back)
+            counts = example_counts(rng, len(stats[0]), min(CHUNK, resamples - start)).astype(np.float64)
+            for i, s in enumerate(stats):
+                out[i, start:start + len(counts)] = s.scores(counts)[metric]
     return out
