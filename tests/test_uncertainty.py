@@ -107,16 +107,16 @@ def noisy_study(root, seeds=(1, 2, 3), p_ipa=0.7, p_normal=0.6, n=300):
 
 def test_the_interval_counts_test_sampling_and_the_seeds(tmp_path):
     """SE^2 = the bootstrap variance of the difference (seeds fixed) + the paired seeds' variance / k,
-    t quantile with k - 1 degrees of freedom (Welch-Satterthwaite with an exact bootstrap term)."""
+    t quantile with Welch-Satterthwaite df, the seed term (k - 1 = 2 df) counted 8 times in the df."""
     res = noisy_study(tmp_path)
     c = only_comparison(res, "accuracy")
-    assert c.paired and c.scope == uncertainty.SEEDS_AND_EXAMPLES and c.excludes_zero
+    assert c.paired and c.scope == uncertainty.SEEDS_AND_EXAMPLES
     x, b = dict(c.x_scores), dict(c.b_scores)
     assert c.difference == pytest.approx(np.mean(list(x.values())) - np.mean(list(b.values())))
     seed_var = np.var([x[s] - b[s] for s in x], ddof=1) / 3   # paired by seed
-    assert c.se ** 2 > seed_var and c.df > 2   # the bootstrap term adds variance, and its df are infinite
+    assert c.se ** 2 > seed_var   # the bootstrap term adds variance
     v_boot = c.se ** 2 - seed_var
-    assert c.df == pytest.approx(c.se ** 4 / (seed_var ** 2 / 2))
+    assert c.df == pytest.approx((v_boot + 8 * seed_var) ** 2 / ((8 * seed_var) ** 2 / 2))
     from scipy import stats
     assert c.high - c.difference == pytest.approx(stats.t.ppf(0.975, c.df) * c.se)
     assert c.p == pytest.approx(2 * stats.t.sf(abs(c.difference) / c.se, c.df))
@@ -132,6 +132,9 @@ def test_welch_when_the_seeds_are_not_paired(tmp_path):
             record_inputs(os.path.join(res, "s", d), "polish", train="other-train-sha")
     c = only_comparison(res, "accuracy")
     assert not c.paired and c.scope == uncertainty.SEEDS_AND_EXAMPLES and 2 <= c.df
+    v = [np.var([s for _, s in scores], ddof=1) / 3 for scores in (c.x_scores, c.b_scores)]
+    v_boot = c.se ** 2 - sum(v)
+    assert c.df == pytest.approx((v_boot + 8 * sum(v)) ** 2 / sum((8 * x) ** 2 / 2 for x in v))
 
 
 def test_one_seed_is_test_sampling_only_and_never_marked(tmp_path):

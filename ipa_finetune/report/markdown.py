@@ -139,7 +139,8 @@ def transfer_section(t, correction="holm", digits=3, resamples=None):
     if t.comparisons:
         notes.append(f"Differences (docs/statistics.md): {LEVEL}% interval d ± t·SE with SE from a "
                      f"paired bootstrap of the {t.split} examples ({resamples or ''} resamples, seeds "
-                     "fixed) plus the seeds' variance (Welch-Satterthwaite df); p two-sided from the same t; "
+                     "fixed) plus the seeds' variance (Welch-Satterthwaite df, the seed term counted "
+                     "pessimistically); p two-sided from the same t; "
                      f"* p ({NAMES[correction]}) < {ALPHA} within the block; q: Benjamini-Hochberg over "
                      "the whole report (exploratory). 'test sampling only': < 2 seeds on a side, no mark.")
     return "\n".join(out + [" ".join(notes), ""])
