@@ -8,7 +8,8 @@ scripts a user runs on a cluster:
     python finetuning-generator.py config/demo.json --local     # 12 fine-tunes per seed, one after another
     python collect-results.py --config config/demo.json         # tables, CSV, heatmaps, intervals
 
-and ends with the answer: each `<type> - normal` difference with its 95% paired-bootstrap interval.
+and ends with the answer on the test split: each `<type> - normal` difference with its 95% interval
+(test sampling and seeds), p-values corrected by Holm, and how many cells each model type wins.
 With --config config/demo-seq2seq.json (`make demo-seq2seq`) it runs the seq2seq demo instead
 (grapheme-to-phoneme on demo/data-seq2seq, docs/seq2seq.md) and ends with the transfer table, the
 trivial baselines (copy the source, the most frequent training target) and ipa - normal with intervals.
@@ -103,17 +104,20 @@ def seq2seq_check(results_dir):
 
 
 def difference_blocks(report_md, wanted=lambda heading: " - " in heading):
-    """The `### ...` blocks of the report's first section whose heading `wanted(heading)` accepts
-    (and the notes after them), as Markdown lines."""
+    """The report's headline (which split the numbers come from, which chose them) and the `### ...`
+    blocks of its first section whose heading `wanted(heading)` accepts, with their notes and summary
+    sentences, as Markdown lines."""
     out, inside, found = [], False, False
     with open(report_md, encoding="utf-8") as f:
         for line in f.read().splitlines():
+            if line.startswith("**Numbers from"):
+                out += [line, ""]
             if line.startswith("## ") and found:
                 break  # the next section (e.g. the upper bound): the demo shows the first one
             if line.startswith("#"):
                 inside = line.startswith("### ") and wanted(line)
                 found |= inside
-            if inside:
+            if inside and not line.startswith("Cells: "):
                 out.append(line)
     return out
 

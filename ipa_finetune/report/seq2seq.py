@@ -1,10 +1,10 @@
 """Seq2seq runs in the report (results.json with a `seq2seq` record, written by train/seq2seq.py).
 
-- The paired bootstrap's scorers (uncertainty.paired_bootstrap): each run's generated text
-  (predictions/<lang>.<split>.jsonl: id, source, reference, hypothesis) is paired with the other
-  runs' by example id, and a resample's corpus-level chrF, BLEU, exact match or error rate is
-  recomputed from count-weighted sums of per-example statistics (text_metrics.TextStatistics), which
-  equals the metric of the resampled corpus.
+- The statistics behind intervals and p-values (resampling.READERS["seq2seq"]): each run's generated
+  text (predictions/<lang>.<split>.jsonl: id, source, reference, hypothesis) in id order, so that
+  runs are paired by example id, and a resample's corpus-level chrF, BLEU, exact match or error rate
+  is recomputed from count-weighted sums of per-example statistics (text_metrics.TextStatistics),
+  which equals the metric of the resampled corpus.
 - The trivial baselines beside a transfer table: copying the source, and always answering the most
   frequent target of the run's training splits (the runs' `copy_source_<metric>` and
   `most_frequent_target_<metric>`).
@@ -12,10 +12,11 @@
   difference block wrote different columns, their scores are measured against different references,
   and the report says so above the block.
 """
-import functools
+import numpy as np
 
 from ..predictions import read_text_predictions
-from ..text_metrics import BASELINES, ERROR_RATE_NAMES, METRICS, example_statistics
+from ..text_metrics import BASELINES, ERROR_RATE_NAMES, example_statistics
+
 
 def is_seq2seq(run):
     return isinstance(run.data.get("seq2seq"), dict)
@@ -34,50 +35,19 @@ def target_column(run, lang):
     return _target(run, lang).get("target_column")
 
 
-# ----------------------------------------------------------------------------- bootstrap scorers
+# ----------------------------------------------------------------------------- bootstrap statistics
 
-@functools.lru_cache(maxsize=4096)
-def _statistics(path, unit):
-    """(ids, sorted, and the TextStatistics of the file's examples in that order)."""
+def read_text(path, unit):
+    """(TextStatistics, ids) of a seq2seq predictions file, its examples in id order: the report's
+    statistics (resampling.READERS) pair runs by example id, whatever order each split was read in.
+    `unit`: the error rate's ("char" or "phone", unit_of)."""
     rows = read_text_predictions(path)
+    if not rows["id"]:
+        raise ValueError("no examples")
     order = sorted(range(len(rows["id"])), key=rows["id"].__getitem__)
     stats = example_statistics([rows["hypothesis"][i] for i in order],
-                               [rows["reference"][i] for i in order], unit) if order else None
-    return tuple(rows["id"][i] for i in order), stats
-
-
-def _read(path, unit):
-    """_statistics, or the reason (a string) why the file cannot be used."""
-    try:
-        return _statistics(path, unit)
-    except FileNotFoundError:
-        return f"predictions file {path} is missing"
-    except (OSError, ValueError, EOFError) as e:
-        return f"predictions file {path} cannot be read: {e}"
-
-
-def _scorer(stats, metric):
-    return lambda counts: stats.scores(counts, (metric,))[metric]
-
-
-def text_scorers(x_items, b_items, metric):
-    """(X's scorers, B's scorers, n) for uncertainty.paired_bootstrap, from [(predictions path, error
-    unit)] of each run; the examples paired by id. Or the reason why not, as a string."""
-    if metric not in METRICS:
-        return f"no interval for {metric}: the bootstrap covers {', '.join(METRICS)}"
-    read = [_read(path, unit) for path, unit in x_items + b_items]
-    reasons = [r for r in read if isinstance(r, str)]
-    if reasons:
-        return reasons[0]
-    ids = read[0][0]
-    if not ids:
-        return "no examples"
-    if any(other != ids for other, _ in read):
-        sizes = sorted({len(other) for other, _ in read})
-        return (f"the runs' predictions are not of the same examples (ids differ; "
-                f"{' vs '.join(map(str, sizes))} examples)")
-    scorers = [_scorer(stats, metric) for _, stats in read]
-    return scorers[:len(x_items)], scorers[len(x_items):], len(ids)
+                               [rows["reference"][i] for i in order], unit)
+    return stats, np.array([rows["id"][i] for i in order])
 
 
 # ----------------------------------------------------------------------------- table annotations

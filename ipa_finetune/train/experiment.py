@@ -13,7 +13,6 @@ import shutil
 
 from .. import predictions, runs
 from ..config.seeds import check_seeds, replicate_seeds, with_seed
-from ..config.selection import selection_of
 from ..errors import ConfigError
 from ..inputs.fingerprint import run_inputs, short
 from ..inputs import preflight
@@ -108,7 +107,7 @@ def check_inputs(plans):
     """The launchers' pre-flight check for these runs (every problem at once, before a run folder is
     made or torch imported); the full checks follow when the data is loaded."""
     problems = preflight.check_runs(plans[0].study, [
-        (p.model_type, p.train_langs, p.eval_langs, selection_of(p.study.hyperparameters)) for p in plans])
+        (p.model_type, p.train_langs, p.eval_langs) for p in plans])
     preflight.raise_problems(problems, "nothing was trained")
 
 

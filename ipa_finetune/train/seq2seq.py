@@ -2,14 +2,15 @@
 calls these where the task type matters; checks, resume, signals, selection and results are shared.
 
     prep = prepare(plan)                                 # tokenizer, NanoGPTForCausalLM, rows, prompts
-    trainer = build_trainer(plan, prep, cpus)            # generates on the monitored languages each epoch
+    trainer = build_trainer(plan, prep, cpus, recorder)  # generates on every language each epoch
     metrics, files = final_metrics(trainer, prep, plan)  # + predictions/<lang>.<split>.jsonl
     results.update(record(plan, prep))                   # layout counts, target columns, error unit
 
 A training row is `source SEP target END`, the loss on the target and END only. A row holds at most
 min(block_size, hyperparameters.max_length) tokens (seq2seq_layout.py: longer training examples are
-dropped and counted; evaluated sources are cut at their end and counted). Every evaluation (each epoch on the monitored languages, config/selection.py, and the kept
-model's eval and test splits) generates each example in full (generation.num_beams: greedy or beam
+dropped and counted; evaluated sources are cut at their end and counted). Every evaluation (each
+epoch on every language's validation split and the eval languages' test splits, as for
+classification: epochs.py; and the kept model's eval and test splits) generates each example in full (generation.num_beams: greedy or beam
 search, up to generation.max_new_tokens) and scores it with text_metrics.py: chrF, BLEU, exact match
 and the error rate in characters or phones (generation.error_unit), plus `loss`, the teacher-forced
 cross-entropy per target token of the examples that fit the block whole. The final evaluation adds
@@ -31,7 +32,7 @@ from ..predictions import write_text_predictions
 from ..seq2seq_layout import encode_pairs, generation_prompts, pad_right, special_tokens, training_rows
 from ..text_metrics import BASELINES, ERROR_RATE_NAMES, baseline_statistics, example_statistics
 from . import data
-from .trainer import MultiLanguageTrainer, build_trainer as _build_trainer, language_means
+from .trainer import MultiLanguageTrainer, build_trainer as _build_trainer
 
 log = logging.getLogger("ipa_finetune")
 SOURCE_JOINER = " | "  # several source columns as one text (predictions, the copy-source baseline)
@@ -88,11 +89,10 @@ def _load(plan, tokenizer):
     """{language: {role: (split name, ids, source texts, target texts, pairs)}} of the splits the run
     reads, checked (columns, text, empty sources or targets, unique ids)."""
     study, key = plan.study, plan.model.features_key
-    protocol = selection.selection_of(study.hyperparameters)
     backend, out = tokenizer.backend_tokenizer, {}
     for lang in sorted(set(plan.train_langs) | set(plan.eval_langs)):
         spec = study.dataset(lang)
-        roles = roles_of(lang, plan.train_langs, plan.eval_langs, protocol)
+        roles = roles_of(lang, plan.train_langs, plan.eval_langs)
         raw = data.load_language(spec, key, roles, study.cfg["paths"]["hf_cache"])
         columns, target = spec.features_for(key), spec.target_for(key)
         out[lang] = {}
@@ -155,13 +155,16 @@ def prepare(plan):
     train, train_counts = _train_set(plan, loaded, tokens, block)
     splits = {role: {lang: _text_split(plan, lang, roles[role], tokens, block)
                      for lang, roles in loaded.items() if role in roles} for role in ("eval", "test")}
-    monitored = selection.monitored_languages(selection.selection_of(plan.cfg["hyperparameters"]),
-                                              plan.train_langs, plan.eval_langs)
+    test = {lang: s for lang, s in splits["test"].items() if lang in plan.eval_langs}
+    # every epoch generates the validation split of every language and the eval languages' test
+    # splits (what each selection protocol needs, epochs.py); (split, None): no row order to restore
     return types.SimpleNamespace(
         tokenizer=tokenizer, model=model, tokens=tokens, train=train, train_counts=train_counts,
-        eval={lang: splits["eval"][lang] for lang in plan.eval_langs},
-        test={lang: s for lang, s in splits["test"].items() if lang in plan.eval_langs},
-        monitor={lang: splits["eval"][lang] for lang in monitored},
+        eval={lang: splits["eval"][lang] for lang in plan.eval_langs}, test=test,
+        monitor={lang: (s, None) for lang, s in splits["eval"].items()},
+        monitor_test={lang: (s, None) for lang, s in test.items()},
+        choosing=selection.monitored_languages(selection.selection_of(plan.cfg["hyperparameters"]),
+                                               plan.train_langs, plan.eval_langs),
         eval_split_names={lang: s.split for lang, s in splits["eval"].items()},
         train_targets=[t for lang in plan.train_langs for t in loaded[lang]["train"][3]],
         generator=Generator(tokenizer, tokens, generation, plan.cfg["hyperparameters"]["eval_batch_size"]))
@@ -219,22 +222,30 @@ class Generator:
 
 
 class Seq2SeqTrainer(MultiLanguageTrainer):
-    """Evaluation generates (Generator) instead of classifying: each monitored language's scores as
-    `eval_<language>_<metric>` and their means as `eval__mean_<metric>`, which metric_for_best_model
-    names, so the Trainer's best-epoch bookkeeping (and its resume) works as for classification."""
+    """Evaluation generates (Generator) instead of classifying, on the same splits as classification
+    (every language's validation split as `eval_<language>_<metric>`, the eval languages' test splits
+    as `test_<language>_<metric>`, each handed to the recorder) and the choosing languages' means as
+    `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's best-epoch bookkeeping
+    (and its resume) and the per-epoch records (epochs.py) work as for classification."""
     generator = None
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         splits = self.eval_dataset if eval_dataset is None else eval_dataset
         metrics = {}
         for lang, split in splits.items():
-            scores, _ = self.generator.evaluate(self.model, split)
-            metrics.update({f"{metric_key_prefix}_{lang}_{k}": v for k, v in scores.items()
-                            if v is not None and k != "n"})
-        metrics.update(language_means(metrics, splits, metric_key_prefix))
+            metrics.update(self._generate(lang, "eval", split, f"{metric_key_prefix}_{lang}"))
+        metrics.update(self._means(metrics, metric_key_prefix))
+        for lang, split in self.test_sets.items():
+            metrics.update(self._generate(lang, "test", split, f"test_{lang}"))
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+    def _generate(self, lang, role, split, prefix):
+        scores, hypotheses = self.generator.evaluate(self.model, split)
+        if self.recorder is not None:
+            self.recorder.record(self.state.epoch, lang, role, split, hypotheses)
+        return {f"{prefix}_{k}": v for k, v in scores.items() if v is not None and k != "n"}
 
 
 class RowCollator:
@@ -248,8 +259,8 @@ class RowCollator:
         return {k: torch.as_tensor(v) for k, v in pad_right(rows, self.pad_id).items()}
 
 
-def build_trainer(plan, prep, cpus):
-    trainer = _build_trainer(plan, prep, cpus, trainer_class=Seq2SeqTrainer,
+def build_trainer(plan, prep, cpus, recorder=None):
+    trainer = _build_trainer(plan, prep, cpus, recorder, trainer_class=Seq2SeqTrainer,
                              collator=RowCollator(prep.tokens.pad))
     trainer.generator = prep.generator
     return trainer
@@ -272,9 +283,14 @@ def final_metrics(trainer, prep, plan):
                 continue
             scores, hypotheses = prep.generator.evaluate(trainer.model, split)
             out[lang][role] = dict(scores, **baseline_scores(split, prep.train_targets))
-            files[lang][role] = write_text_predictions(plan.run_dir, lang, role, split.ids, split.sources,
-                                                       split.references, hypotheses)
+            files[lang][role] = write_predictions(plan.run_dir, lang, role, split, hypotheses)
     return out, files
+
+
+def write_predictions(run_dir, lang, role, split, hypotheses, epoch=None):
+    """predictions.write_text_predictions of one TextSplit (the epochs.Recorder writer of seq2seq)."""
+    return write_text_predictions(run_dir, lang, role, split.ids, split.sources, split.references,
+                                  hypotheses, epoch=epoch)
 
 
 def record(plan, prep):
