@@ -173,7 +173,8 @@ def test_seq2seq_transfer_matrix_on_slurm_and_its_report(tiny_study):
             assert os.path.isfile(os.path.join(entry["run_dir"], result["predictions"][lang]["test"]))
     assert states[report["job_id"]] == "COMPLETED", open(report["log"]).read()[-3000:]
     text = open(report["report"]).read()
-    assert "12 jobs from 1 manifest(s): 12 finished" in text and "## tiny · g2p: chrf on the eval split" in text
+    assert "12 jobs from 1 manifest(s): 12 finished" in text, text
+    assert "## tiny · g2p: chrf on the test split, selection source" in text
     block = text[text.index("### ipa - normal"):].split("\n## ")[0]
     cells = [line for line in block.splitlines() if " → " in line and line.startswith("| ") and "eval |" not in line]
     assert len(cells) == 6 and all(line.count("[") == 1 for line in cells), block
