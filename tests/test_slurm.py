@@ -85,7 +85,7 @@ def test_bad_timeout_and_missing_grid(study, tmp_path):
 def test_guard_refuses_many_jobs_without_yes(study, tmp_path):
     proc = run_script(GRID_SEARCH, *study, "--grid-config", GRID, "--local", "--max-jobs", "50")
     line = one_line_error(proc)
-    assert "54 jobs to run, more than --max-jobs 50; add --yes" in line
+    assert "54 runs to train here, more than --max-jobs 50; add --yes" in line
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "temp configs").exists()
 
 
@@ -104,7 +104,7 @@ def test_finished_runs_are_skipped_unless_force(study, tmp_path):
     out = tmp_path / "out"
     proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "6 jobs planned; 2 skipped: results.json exists" in proc.stdout
+    assert "6 runs planned; 2 skipped: results.json exists" in proc.stdout
     assert [line.split()[0] for line in job_lists(out)[0]] == [j.run_id for j in planned[2:]]
     proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run", "--force")
     assert "skipped:" not in proc.stdout
@@ -205,7 +205,7 @@ def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(study, tmp_pat
         f.write("9000001 FAILED\n9000002 COMPLETED\n")
     proc = run_script(*args, env=standin)
     assert proc.returncode == 0, proc.stderr
-    assert "1 skipped: results.json exists" in proc.stdout and "submitted 1 jobs" in proc.stdout
+    assert "1 skipped: results.json exists" in proc.stdout and "submitted 1 job " in proc.stdout
     assert manifest(out)[-1]["run_id"] == manifest(out)[0]["run_id"]
 
 

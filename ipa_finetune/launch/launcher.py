@@ -300,7 +300,7 @@ def launch(job_list, setup, what="runs"):
         print("nothing to do")
         return 0
     if len(to_run) > options.max_jobs and not options.yes and not options.dry_run:
-        raise UserError(f"{len(to_run)} runs to {'run' if options.local else 'submit'}, more than "
+        raise UserError(f"{len(to_run)} runs to {'train here' if options.local else 'submit'}, more than "
                         f"--max-jobs {options.max_jobs}; add --yes to go ahead (or --dry-run to see them)")
 
     print(packing_line)

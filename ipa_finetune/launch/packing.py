@@ -11,8 +11,8 @@ run keeps its own run folder, results, checkpoint and manifest line.
 - The time limit stays per run: a job of n runs asks for ceil(n / runs_at_once) x the limit. That
   must fit the partition's MaxTime (`scontrol show partition`): "auto" stays within it, a count that
   does not is an error before anything is written.
-- Runs are packed in the order model type, train languages, eval languages (the runs of a job share
-  their tokenizer, checkpoint and data), in as few jobs as K allows, sized evenly.
+- Runs of the same model type, train and eval languages go next to each other (the runs of a job
+  share their tokenizer, checkpoint and data), in as few jobs as K allows, sized evenly.
 
     limit = job_limit(cfg)                                     # ("gpu", 86400) or None
     k = runs_per_job("auto", "00:20:00", 1, limit)             # 12
@@ -105,8 +105,12 @@ def sharing_key(run):
 
 def pack(runs, k):
     """The runs in jobs of at most k runs each: as few jobs as that allows, their sizes differing by
-    at most one, runs ordered by sharing_key (stable: the planned order within it)."""
-    ordered = sorted(runs, key=sharing_key)
+    at most one; with k > 1 the runs of one sharing_key are put next to each other (the keys in the
+    order they first appear, the runs of a key in the planned order)."""
+    first = {}
+    for run in runs:
+        first.setdefault(sharing_key(run), len(first))
+    ordered = list(runs) if k == 1 else sorted(runs, key=lambda run: first[sharing_key(run)])
     count = math.ceil(len(ordered) / k) if ordered else 0
     size, extra = divmod(len(ordered), count) if count else (0, 0)
     packs, start = [], 0
