@@ -338,7 +338,8 @@ def test_templates_of_the_old_contract_run_with_no_array(study, tmp_path):
 
 @pytest.mark.slow
 def test_local_grid_end_to_end(tiny_study, tmp_path):
-    """Two real tiny fine-tunes of a grid, run here: results land where the planner said."""
+    """Two real tiny fine-tunes of a grid, run here in one job (10-minute runs: runs_per_job "auto"
+    packs them): results land where the planner said."""
     config = tiny_study(languages=2, epochs=1)
     grid = tmp_path / "grid.json"
     grid.write_text('{"parameters": {"learning_rate": [3e-3, 1e-3], "epochs": 1}, '
@@ -346,9 +347,9 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
     args = [GRID_SEARCH, config, "--grid-config", grid, "--model-type", "normal", "--local"]
     proc = run_script(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "2 of 2 local jobs succeeded" in proc.stdout
+    assert "1 of 1 local jobs succeeded; 2 of their 2 runs have results" in proc.stdout
     entries = manifest(tmp_path / "jobs" / "tiny")
-    assert len(entries) == 2
+    assert len(entries) == 2 and entries[0]["log"] == entries[1]["log"]
     for entry, lr in zip(entries, (3e-3, 1e-3)):
         result = runs.read_results(entry["run_dir"])
         assert result["run_id"] == entry["run_id"]
@@ -363,16 +364,17 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
 @pytest.mark.slurm
 def test_real_slurm_runs_a_generated_study(tiny_study):
     """A generated tiny study through the real sbatch of a local Slurm: a one-language transfer matrix
-    (A->A) for both model types, one job array of 2 tasks side by side; each must end COMPLETED with
-    its results.json; then the report job, which Slurm starts only after both, writes the report.
-    (The six-job matrix of two languages is checked without training above.)"""
+    (A->A) for both model types, packed into one job (10-minute runs, runs_per_job "auto") of a job
+    array; it must end COMPLETED with both results.json; then the report job, which Slurm starts only
+    after it, writes the report. (The six-job matrix of two languages is checked without training
+    above; packed jobs that fail or are cancelled: test_slurm_packing.py.)"""
     require_slurm()
     config = tiny_study(languages=1, epochs=1)
     folder = os.path.dirname(config)
     out = os.path.join(folder, "jobs", "tiny")
     proc = run_script(GEN, config, "--timeout", "10")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "submitted 2 jobs as 1 array: tiny-transfer-" in proc.stdout
+    assert "submitted 2 runs in 1 job as 1 array: tiny-transfer-" in proc.stdout
     report_md = os.path.join(folder, "results", "tiny", "report", "report.md")
     assert f"the report will be written to {report_md} when the jobs end (report job " in proc.stdout
     entries = manifest(out)
@@ -389,7 +391,7 @@ def test_real_slurm_runs_a_generated_study(tiny_study):
     started = slurm_job(report["job_id"])["StartTime"]
     assert all(slurm_job(e["job_id"])["EndTime"] <= started for e in entries)  # ISO times sort
     text = open(report_md).read()
-    assert "2 jobs from 1 manifest(s): 2 finished, 0 running" in text and "### normal" in text
+    assert "2 runs in 1 job from 1 manifest(s): 2 finished, 0 running" in text and "### normal" in text
     # a re-run submits nothing: every run has its results
     proc = run_script(GEN, config)
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout

@@ -66,7 +66,8 @@ def test_throttled_array_with_options_completes_and_shows_its_status(tiny_study,
     collect-results.py --status lists each task with its state, elapsed time and a failure's log."""
     require_slurm()
     config = tiny_study(languages=2, extra={"slurm": {"cpus": 1, "gpus": 0, "timeout": "00:05:00",
-                                                      "fields": {}, "options": {"partition": "local"}}})
+                                                      "runs_per_job": 1, "fields": {},
+                                                      "options": {"partition": "local"}}})
     proc = run_script("finetuning-generator.py", config, "--model-type", "normal", "--template",
                       sleeper(tmp_path, 1), "--array-limit", "2", "--no-report")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -111,7 +112,7 @@ def test_cancelled_task_is_resubmitted_alone_and_resumes_from_its_checkpoint(tin
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"parameters": {"epochs": [1, 3]}, "languages": {"train": "all", "eval": "all"}}))
     args = ["grid-search.py", config, "--grid-config", grid, "--model-type", "normal", "--no-report",
-            "--timeout", "10"]
+            "--timeout", "10", "--runs-per-job", "1"]
     paused = tmp_path / "paused"
     proc = run_script(*args, env=pausing_env(os.environ, paused, task=1))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -131,7 +132,7 @@ def test_cancelled_task_is_resubmitted_alone_and_resumes_from_its_checkpoint(tin
     proc = run_script(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 skipped: results.json exists" in proc.stdout   # task 0 finished
-    assert f"submitted 1 jobs as 1 array: {os.path.basename(task['script'])} (--array=1)" in proc.stdout
+    assert f"submitted 1 job as 1 array: {os.path.basename(task['script'])} (--array=1)" in proc.stdout
     again = entries_of(config)[0][-1]
     assert again["run_id"] == task["run_id"] and again["job_list"] == task["job_list"]
     assert again["job_id"] == f"{again['array_job_id']}_1" != task["job_id"]
@@ -191,7 +192,7 @@ def test_max_array_size_5_sends_10_jobs_as_3_arrays(small_arrays_cluster, tiny_s
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"parameters": {"learning_rate": [1e-3, 2e-3, 3e-3, 4e-3, 5e-3]}}))
     proc = run_script("grid-search.py", config, "--grid-config", grid, "--template", sleeper(tmp_path, 0),
-                      env=env)
+                      "--runs-per-job", "1", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "submitted 10 jobs as 3 arrays: " in proc.stdout
     entries, (report,) = entries_of(config)

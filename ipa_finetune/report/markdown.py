@@ -152,7 +152,8 @@ def job_counts(jobs, n_manifests):
     hold several runs; one JobStatus per run): the status line of the report and of --status."""
     counts = ", ".join(f"{sum(j.state == s for j in jobs)} {s}" for s in STATES)
     n_jobs = len({j.log if j.job_id == "local" else j.job_id for j in jobs})
-    what = f"{len(jobs)} jobs" if n_jobs == len(jobs) else f"{len(jobs)} runs in {n_jobs} jobs"
+    what = f"{len(jobs)} jobs" if n_jobs == len(jobs) else \
+        f"{len(jobs)} runs in {n_jobs} job{'s' if n_jobs != 1 else ''}"
     return f"{what} from {n_manifests} manifest(s): {counts}."
 
 
