@@ -5,11 +5,12 @@
 
 Writes a one-language study of the bench model (bench_throughput.py's Size: 6 layers, 384 wide, vocab
 50304, block 256, random weights saved as nanoGPT's ckpt.pt, its BPE tokenizer) on synthetic
-classification data (throughput_data.synthetic_rows: --steps x batch 32 train examples, one epoch),
-then, for each count P of --at-once, trains the same --runs runs (seeds 1, 2, ...) as one packed job
-does: `finetune-exp.py RUN --then RUN ... --runs-at-once P --cpus C` (P processes on the one device,
-each with C / P CPUs), each P in its own results folder, timed from start to exit. Prints a table of
-wall time, runs per hour and the ratio to one at a time, with the device and the load average.
+classification data (throughput_data.synthetic_rows: --steps x batch 32 train examples, one epoch).
+After an untimed one-step run (the tokenized data is then cached for all), for each count P of
+--at-once it trains the same --runs runs (seeds 1, 2, ...) as one packed job does: `finetune-exp.py
+RUN --then RUN ... --runs-at-once P --cpus C` (P processes on the one device, each with C / P CPUs),
+each P into its own results folder, timed from start to exit. Prints a table of wall time, runs per
+hour and the ratio to the first row, with the device and the load average.
 """
 import argparse
 import dataclasses
@@ -40,7 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=positive_int, default=None,
                    help="optimizer steps per run, one epoch of steps x 32 examples (default 300; --tiny 4)")
     p.add_argument("--cpus", type=positive_int, default=None,
-                   help="CPUs shared by the processes (default: all this process may use)")
+                   help="CPUs shared by the processes (default: all this process may use; --tiny: 1, "
+                        "since more torch threads than free cores slow a tiny model many times)")
     p.add_argument("--tiny", action="store_true",
                    help="the tiny model (2 layers, 32 wide), 4 steps, 1 and 2 at once: a CPU smoke run")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "out", "gpu-share"),
@@ -74,15 +76,15 @@ def write_study(root, size, steps):
     return os.path.join(root, "study.json")
 
 
-def measure(config, root, runs, at_once, cpus):
+def measure(config, root, runs, at_once, cpus, name=None, extra=()):
     """Seconds for `runs` runs (seeds 1..runs) in one finetune-exp.py with --runs-at-once at_once."""
-    out = os.path.join(root, f"results-{at_once}")
+    out = os.path.join(root, f"results-{name or at_once}")
     shutil.rmtree(out, ignore_errors=True)
     words = []
     for seed in range(1, runs + 1):
         words += ["--then"] * bool(words) + [config, "--model-type", "normal", "--train-langs", "synthetic",
                                              "--eval-langs", "synthetic", "--seed", str(seed),
-                                             "--output-dir", out, "--no-save-model"]
+                                             "--output-dir", out, "--no-save-model", *extra]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "finetune-exp.py"), *words,
                            "--runs-at-once", str(at_once), "--cpus", str(cpus)],
@@ -106,11 +108,12 @@ def main(argv=None):
     size = dataclasses.replace(size, batch_size=size.batch_size if args.tiny else 32)
     steps = args.steps or (4 if args.tiny else 300)
     at_once = [p for p in args.at_once if not args.tiny or p <= 2] or [1]
-    cpus = args.cpus or usable_cpus()
+    cpus = args.cpus or (1 if args.tiny else usable_cpus())
     os.makedirs(args.out, exist_ok=True)
     config = write_study(args.out, size, steps)
     print(f"device {device_name()}; {cpus} CPUs; {args.runs} runs of {steps} steps (batch {size.batch_size}, "
           f"{size.n_layer} layers x {size.n_embd}) per measurement", flush=True)
+    measure(config, args.out, 1, 1, cpus, name="warm-up", extra=["--max-steps", "1"])  # caches, untimed
     rows = []
     for p in at_once:
         load = os.getloadavg()[0]
