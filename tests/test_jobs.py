@@ -394,7 +394,7 @@ def test_runs_per_job_auto_and_counts_within_the_partitions_time_limit():
     with pytest.raises(UserError) as info:
         packing.runs_per_job(8, "04:00:00", 1, day)
     msg = str(info.value)
-    assert "8 x 04:00:00 per run asks for 1-08:00:00 per job" in msg and "partition gpu (MaxTime 1-00:00:00" in msg
+    assert "8 runs per job (slurm.runs_per_job or --runs-per-job) x 04:00:00 per run asks for 1-08:00:00 per job" in msg and "partition gpu (MaxTime 1-00:00:00" in msg
     assert "use at most 6 runs per job" in msg and "\n" not in msg
     with pytest.raises(UserError, match=r"the time limit per run, 1-02:00:00 .* is longer than partition gpu"):
         packing.runs_per_job("auto", "1-02:00:00", 1, day)

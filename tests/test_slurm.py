@@ -89,6 +89,15 @@ def test_guard_refuses_many_jobs_without_yes(study, tmp_path):
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "temp configs").exists()
 
 
+def test_runs_per_job_below_one_is_one_line_and_nothing_is_written(study, tmp_path):
+    zero = write_overlay(tmp_path, "zero.json", slurm={"runs_per_job": 0})
+    line = one_line_error(run_script(GEN, *study, zero, "--dry-run"))
+    assert line.endswith('zero.json: slurm.runs_per_job = 0 is not valid; expected "auto" or an integer >= 1'), line
+    line = one_line_error(run_script(GEN, *study, "--runs-per-job", "-2", "--dry-run"))
+    assert "argument --runs-per-job: expected \"auto\" or a whole number >= 1, got '-2'" in line
+    assert not (tmp_path / "jobs").exists()
+
+
 def test_no_sbatch_on_path_suggests_local_or_dry_run(study, tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))  # an empty folder: no sbatch
     line = one_line_error(run_script(GEN, *study, env=env))

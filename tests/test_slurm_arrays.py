@@ -6,13 +6,14 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 
 import pytest
 
-from conftest import (pausing_env, require_slurm, run_script, slurm_job, stopped_pid, wait_for,
-                      wait_for_jobs)
+from conftest import (one_line_error, pausing_env, require_slurm, run_script, slurm_job, stopped_pid,
+                      wait_for, wait_for_jobs)
 from ipa_finetune import runs
 from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.manifest import manifest_path, read_manifest
@@ -166,13 +167,15 @@ def free_port_pair():
 @pytest.fixture(scope="module")
 def small_arrays_cluster(tmp_path_factory):
     """A second single-node Slurm beside the first (its own slurm.conf, state and ports) with
-    MaxArraySize=5; the environment that talks to it. Stopped afterwards."""
+    MaxArraySize=5 and a second partition `short` of MaxTime 30 minutes; the environment that talks to
+    it. Stopped afterwards."""
     require_slurm()
     if os.geteuid() != 0:
         pytest.skip("starting a second local Slurm needs root")
     folder = tmp_path_factory.mktemp("slurm2")
     env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"), LOCAL_SLURM_DIR=str(folder),
-               LOCAL_SLURM_PORT_BASE=str(free_port_pair()), LOCAL_SLURM_EXTRA="MaxArraySize=5",
+               LOCAL_SLURM_PORT_BASE=str(free_port_pair()),
+               LOCAL_SLURM_EXTRA="MaxArraySize=5\nPartitionName=short Nodes=localhost MaxTime=00:30:00 State=UP",
                LOCAL_SLURM_CPUS="4")
     proc = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -204,3 +207,31 @@ def test_max_array_size_5_sends_10_jobs_as_3_arrays(small_arrays_cluster, tiny_s
     states = wait_for_jobs([e["job_id"] for e in entries] + [report["job_id"]], timeout=120, env=env)
     assert set(states.values()) == {"COMPLETED"}, states
     assert os.path.isfile(report["report"])
+
+
+def test_runs_per_job_stay_within_the_partitions_max_time(small_arrays_cluster, tiny_study, tmp_path):
+    """Partition `short` allows 30 minutes: "auto" packs 3 ten-minute runs per job, 4 runs per job is
+    one clear line, and so is a per-run limit of 45 minutes; nothing is written then."""
+    env = small_arrays_cluster
+    config = tiny_study(languages=2, extra={"slurm": {"cpus": 1, "gpus": 0, "timeout": "00:10:00", "fields": {},
+                                                      "options": {"partition": "short"}}})
+    jobs = os.path.join(os.path.dirname(config), "jobs")
+    args = ["finetuning-generator.py", config, "--model-type", "normal", "--dry-run"]
+    proc = run_script(*args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "runs per job: 3 (auto; 00:10:00 per run, 1 at once; partition short (MaxTime 00:30:00, from " \
+           "scontrol show partition))" in proc.stdout and "6 runs in 2 jobs in 1 array" in proc.stdout
+    with open(next(os.path.join(jobs, "tiny", p) for p in os.listdir(os.path.join(jobs, "tiny")) if p.endswith(".sh")
+                   and "transfer" in p)) as f:
+        assert "\n#SBATCH --time=00:30:00\n" in f.read()
+    shutil.rmtree(jobs)
+    line = one_line_error(run_script(*args, "--runs-per-job", "4", env=env))
+    assert line.endswith("error: 4 runs per job (slurm.runs_per_job or --runs-per-job) x 00:10:00 per run asks "
+                         "for 00:40:00 per job, longer than partition short (MaxTime 00:30:00, from scontrol "
+                         "show partition) allows: use at most 3 runs per job, a shorter --timeout, or "
+                         "runs_per_job \"auto\""), line
+    line = one_line_error(run_script(*args, "--timeout", "45", env=env))
+    assert "the time limit per run, 00:45:00 (slurm.timeout or --timeout), is longer than partition short" in line
+    line = one_line_error(run_script(*args, "--runs-per-job", "0", env=env))
+    assert "argument --runs-per-job: expected \"auto\" or a whole number >= 1, got '0'" in line
+    assert not os.path.exists(jobs)

@@ -78,8 +78,9 @@ def add_launch_arguments(parser):
     parser.add_argument("--model-type", nargs="+", metavar="MODEL_TYPE",
                         help="Type of model to use: one or more of the config's model_types, e.g. "
                              "normal ipa (default: all of them)")
-    parser.add_argument("--timeout", help="Timeout in for the slurm jobs: a Slurm time such as "
-                        '"04:00:00", "90" (minutes) or "1-12:00:00" (default: the config\'s slurm.timeout)')
+    parser.add_argument("--timeout", help="Timeout in for the slurm jobs: the time limit of one run (a job "
+                        'of K runs asks for K times it), a Slurm time such as "04:00:00", "90" (minutes) '
+                        'or "1-12:00:00" (default: the config\'s slurm.timeout)')
     parser.add_argument("--cpus", type=positive_int, help="CPUs per job (default: the config's slurm.cpus)")
     parser.add_argument("--gpus", type=int_at_least(0),
                         help="GPUs per job, 0 for none (default: the config's slurm.gpus)")

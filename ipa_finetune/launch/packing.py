@@ -78,7 +78,7 @@ def job_limit(cfg):
     return JobLimit(*found) if found else None
 
 
-def runs_per_job(setting, timeout, runs_at_once, limit, origin="slurm.runs_per_job"):
+def runs_per_job(setting, timeout, runs_at_once, limit, origin="slurm.runs_per_job or --runs-per-job"):
     """K for slurm.runs_per_job `setting` and the per-run `timeout` (a Slurm time), within `limit`
     (a JobLimit or None). Raises UserError when even one run, or K runs, would not fit."""
     per_run = seconds(timeout)
@@ -92,7 +92,7 @@ def runs_per_job(setting, timeout, runs_at_once, limit, origin="slurm.runs_per_j
     asked = math.ceil(setting / runs_at_once) * per_run
     if most is not None and asked > most:
         fits = most // per_run * runs_at_once
-        raise UserError(f"{origin} {setting} x {slurm_time(per_run)} per run asks for "
+        raise UserError(f"{setting} runs per job ({origin}) x {slurm_time(per_run)} per run asks for "
                         f"{slurm_time(asked)} per job, longer than {limit} allows: use at most {fits} runs "
                         "per job, a shorter --timeout, or runs_per_job \"auto\"")
     return setting
