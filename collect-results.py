@@ -1,13 +1,14 @@
 """Tables, heatmaps and job status of a study's finished runs.
 
 Reads every results.json under the given folders, prints a Markdown report (transfer matrix per
-model type and its difference to a baseline model type with paired-bootstrap intervals, learning
-curves, grid-search summary, job status from the generators' manifests) and writes report.md,
-runs.csv, differences.csv and PNGs to the output folder.
+model type on the test split under zero-shot selection, its difference to a baseline model type with
+intervals and corrected p-values, the target-selected upper bound beside it, learning curves,
+grid-search summary, job status from the generators' manifests) and writes report.md, runs.csv,
+differences.csv, upper_bound.csv, LaTeX tables and PNGs to the output folder.
 
 Examples:
-    python collect-results.py results/rus-pol-sentiment --split test
-    python collect-results.py --config config/finetune-rus-pol-sentiment.json --metric accuracy
+    python collect-results.py results/rus-pol-sentiment
+    python collect-results.py --config config/finetune-rus-pol-sentiment.json --metric accuracy --split eval
     python collect-results.py --config config/finetune-rus-pol-sentiment.json --status
 """
 import argparse
@@ -33,13 +34,15 @@ paths.jobs_dir/<study>. With neither RESULTS_DIR nor --config: every study under
 config/default.json's paths.results_dir, and every manifest under its paths.jobs_dir.
 Put RESULTS_DIR before the options that take several values (--config, --manifest), or after `--`.
 
-Cells are mean ± sample std (ddof=1) over seeds of one hyperparameter setting, with n. Where a cell
-has several settings (a grid), the one with the best mean eval-split metric is shown, also with
---split test (selection never looks at test). Each difference to the baseline has a 95% paired
-bootstrap interval from the runs' saved predictions; * marks an interval that excludes 0. Runs of
-different inputs (checkpoint, tokenizer, dataset: results.json "inputs") are never averaged: each
-model type shows its newest inputs, older runs are listed as superseded (--all-inputs shows every
-input set)."""
+Cells are mean ± sample std (ddof=1) over seeds of one hyperparameter setting, with n, on the test
+split wherever the runs have one. Each run is read at the epoch the selection protocol picks
+(source: the training languages' validation splits, zero-shot); where a cell has several settings (a
+grid), the one with the best mean selection score of its runs is shown. Each difference to the
+baseline has a 95% interval counting test sampling and seed variance, a two-sided p-value, its
+Holm-adjusted value within the block (* below 0.05) and a Benjamini-Hochberg q over the report
+(docs/statistics.md). Runs of different inputs (checkpoint, tokenizer, dataset: results.json
+"inputs") are never averaged: each model type shows its newest inputs, older runs are listed as
+superseded (--all-inputs shows every input set)."""
 
 
 # On/off flags and what they do.
@@ -75,9 +78,17 @@ def add_report_arguments(p):
     p.add_argument("--metric", default=None,
                    help="metric shown and used to pick settings: accuracy, precision, recall, f1 "
                         "(macro), loss... (default: the config's metric_for_best_model, else f1)")
-    p.add_argument("--split", choices=SPLITS, default="eval",
-                   help="split whose metric fills the tables (default: eval); settings are "
-                        "always chosen on eval")
+    p.add_argument("--split", choices=SPLITS, default=None,
+                   help="split whose metric fills the tables (default: test where the runs have a "
+                        "test split, else eval); epochs and settings are always chosen on validation "
+                        "splits, and with eval the cells they chose are flagged and never marked")
+    p.add_argument("--selection", default="source", metavar="PROTOCOL",
+                   help="selection protocol the tables read each run under: source (zero-shot, "
+                        "default), target (upper bound: chosen on the eval languages' labels) or last "
+                        "(final epoch); the target upper bound is also shown beside source")
+    p.add_argument("--correction", default="holm", metavar="NAME",
+                   help="multiple-comparison correction of the p-values within each difference block, "
+                        "which the * marks follow: holm (default), bonferroni or none")
     p.add_argument("--out", metavar="DIR",
                    help="output folder for report.md, runs.csv and PNGs (default: "
                         "<results_dir>/<study>/report for a single study, else ./report)")
@@ -88,9 +99,10 @@ def add_report_arguments(p):
                    help="model type subtracted in the difference blocks: every other model type "
                         "minus this one, e.g. random for the no-pretraining control (default: "
                         "normal, when present)")
-    # fewer resamples make the 2.5th and 97.5th percentiles too noisy for a 95% interval
+    # fewer resamples leave the bootstrap variance, and so the SE and p, noisy: its relative SE is
+    # sqrt(2/R), 4.5% at 1000
     p.add_argument("--resamples", type=int_at_least(1000), default=RESAMPLES, metavar="R",
-                   help="paired bootstrap resamples per difference cell, at least 1000 "
+                   help="paired bootstrap resamples of the test examples per difference cell, at least 1000 "
                         "(default: %(default)s)")
 
 
@@ -157,13 +169,15 @@ def main(argv=None):
         "metric_for_best_model") or "f1"
     report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines,
                                 baseline=args.baseline, resamples=args.resamples,
-                                all_inputs=args.all_inputs)
+                                all_inputs=args.all_inputs, selection=args.selection,
+                                correction=args.correction)
     report.notes += notes
     out = args.out or build.default_report_dir(dirs, report.runs, root, (cfg or {}).get("study"))
     text = build.write_report(report, out, args.digits, plots=not args.no_plots)
     sys.stdout.write(text)
-    print(f"collect-results.py: wrote {os.path.join(out, REPORT_FILE)}, runs.csv, differences.csv and "
-          f"{len(report.figures)} figure(s); {len(report.bad)} file(s) skipped", file=sys.stderr)
+    print(f"collect-results.py: wrote {os.path.join(out, REPORT_FILE)}, runs.csv, differences.csv, "
+          f"upper_bound.csv, {len(report.latex)} LaTeX table(s) and {len(report.figures)} figure(s); "
+          f"{len(report.bad)} file(s) skipped", file=sys.stderr)
 
 
 def show_status(manifests, slurm, log_lines):

@@ -8,7 +8,8 @@ scripts a user runs on a cluster:
     python finetuning-generator.py config/demo.json --local     # 12 fine-tunes per seed, one after another
     python collect-results.py --config config/demo.json         # tables, CSV, heatmaps, intervals
 
-and ends with the answer: each `<type> - normal` difference with its 95% paired-bootstrap interval.
+and ends with the answer on the test split: each `<type> - normal` difference with its 95% interval
+(test sampling and seeds), p-values corrected by Holm, and how many cells each model type wins.
 
 Example:
     make demo                         # or: .venv/bin/python demo/run_demo.py
@@ -71,13 +72,16 @@ def baseline_check(results_dir):
 
 
 def difference_blocks(report_md):
-    """The report's `<type> - <baseline>` blocks (and the notes after them), as Markdown lines."""
+    """The report's headline (which split the numbers come from, which chose them) and its
+    `<type> - <baseline>` blocks with their summary sentences, as Markdown lines."""
     out, inside = [], False
     with open(report_md, encoding="utf-8") as f:
         for line in f.read().splitlines():
+            if line.startswith("**Numbers from"):
+                out += [line, ""]
             if line.startswith("#"):
                 inside = line.startswith("### ") and " - " in line
-            if inside:
+            if inside and not line.startswith("Cells: "):
                 out.append(line)
     return out
 

@@ -2,6 +2,8 @@
 and error analysis need (train writes them; the report's paired bootstrap reads them back).
 
     <run_dir>/predictions/<lang>.<split>.jsonl      (.jsonl.gz above GZIP_ABOVE bytes)
+    <run_dir>/predictions/epoch-<E>/<lang>.<split>.jsonl.gz   (each epoch a selection protocol
+                                                              picks: config/selection.py)
 
 One JSON object per example, in the order of the split as loaded:
     {"index": 0, "label": 2, "pred": 1, "probs": [0.05, 0.41, 0.54]}
@@ -38,13 +40,21 @@ def prediction_lines(labels, logits):
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
 
 
-def write_predictions(run_dir, lang, split, labels, logits):
+def epoch_folder(epoch):
+    """predictions/epoch-<E>, relative to the run folder: the predictions made after epoch E."""
+    return os.path.join(FOLDER, f"epoch-{epoch}")
+
+
+def write_predictions(run_dir, lang, split, labels, logits, epoch=None):
     """Write one split's predictions atomically; returns the file's path relative to run_dir.
-    A plain file of the other kind (left by an earlier --force'd run) is removed."""
+    A plain file of the other kind (left by an earlier --force'd run) is removed. With `epoch`, into
+    epoch_folder(epoch), always gzipped: only programs read those (the report's protocols)."""
     data = prediction_lines(labels, logits).encode("utf-8")
     name = f"{lang}.{split}.jsonl"
-    plain, packed = os.path.join(FOLDER, name), os.path.join(FOLDER, name + ".gz")
-    rel, stale = (packed, plain) if len(data) > GZIP_ABOVE else (plain, packed)
+    folder = FOLDER if epoch is None else epoch_folder(epoch)
+    plain, packed = os.path.join(folder, name), os.path.join(folder, name + ".gz")
+    big = len(data) > GZIP_ABOVE or epoch is not None
+    rel, stale = (packed, plain) if big else (plain, packed)
     if rel == packed:
         data = gzip.compress(data, mtime=0)  # mtime 0: the same predictions give the same bytes
 

@@ -1,7 +1,8 @@
 """Run identity and results files: the contract between the three pipelines (train writes a run's
 results.json, launch plans and skips runs by id, report reads them back).
 
-A run is one fine-tune: (study, model type, train languages, eval languages, inputs, hyperparameters).
+A run is one fine-tune: (study, model type, train languages, eval languages, inputs, hyperparameters
+but `selection`: a run records what every selection protocol needs, config/selection.py).
 Its id is deterministic, so a generator knows, before submitting, where a job's results will land
 and whether they already exist; and a re-run of the same job finds its own checkpoints to resume
 from. The inputs count by content (ipa_finetune.inputs): a re-pretrained checkpoint at the same path,
@@ -23,11 +24,18 @@ NEXT_RUN = "--then"
 SECTION_RE = re.compile(r"^(\[\d+\] )?===== run (\d+)/(\d+) (\S+): (.*) =====$")
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)  # 1: before inputs and provenance were recorded
+# Hyperparameters that do not make another run: every run records each selection protocol's epoch
+NOT_IDENTITY_HYPERPARAMETERS = ("selection",)
 
 
 def canonical(obj):
     """One JSON text per value (sorted keys, no spaces): what identities hash and compare."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def identity_hyperparameters(hyperparameters):
+    """The hyperparameters that make a run what it is (all but NOT_IDENTITY_HYPERPARAMETERS)."""
+    return {k: v for k, v in (hyperparameters or {}).items() if k not in NOT_IDENTITY_HYPERPARAMETERS}
 
 
 def run_identity(cfg, model_type, train_langs, eval_langs, inputs):
@@ -40,7 +48,7 @@ def run_identity(cfg, model_type, train_langs, eval_langs, inputs):
         "train_langs": sorted(train_langs),
         "eval_langs": sorted(eval_langs),
         "inputs": identity(inputs),
-        "hyperparameters": cfg.get("hyperparameters"),
+        "hyperparameters": identity_hyperparameters(cfg.get("hyperparameters")),
     }
 
 
@@ -115,7 +123,8 @@ class FinishedRuns:
             except (OSError, ValueError):
                 continue
             if isinstance(data, dict):
-                key = (prefix, data.get("task"), canonical(data.get("hyperparameters")))
+                hp = canonical(identity_hyperparameters(data.get("hyperparameters")))
+                key = (prefix, data.get("task"), hp)
                 self.groups.setdefault(key, []).append((str(data.get("finished_at") or ""), name, data))
         for runs in self.groups.values():
             runs.sort(reverse=True)
@@ -125,7 +134,8 @@ class FinishedRuns:
         than rid itself; None when there is none."""
         prefix = readable_prefix(rid)
         self._read(prefix)
-        for _, name, data in self.groups.get((prefix, task, canonical(hyperparameters)), []):
+        key = (prefix, task, canonical(identity_hyperparameters(hyperparameters)))
+        for _, name, data in self.groups.get(key, []):
             if name != rid:
                 return name, data
         return None

@@ -1,4 +1,5 @@
 """collect-results.py: tables from synthetic results.json files with known values, status, plots."""
+import functools
 import hashlib
 import json
 import os
@@ -8,6 +9,7 @@ import pytest
 
 from conftest import require_slurm, run_script, wait_for_jobs
 from ipa_finetune import slurm
+from ipa_finetune.config.selection import pick_epochs
 from ipa_finetune.report import build, collect, status, tables
 from ipa_finetune.report.markdown import render_report
 
@@ -18,9 +20,12 @@ HP = {"learning_rate": 5e-4, "batch_size": 32, "epochs": 3, "warmup_ratio": 0.1,
 
 
 def write_run(results, model_type, train, evals, scores, *, study="s", lr=5e-4, seed=1337,
-              task="sentiment"):
-    """A schema-1 results.json; scores: {lang: f1 on eval} or {lang: (eval f1, test f1)}."""
-    hp = dict(HP, learning_rate=lr, seed=seed)
+              task="sentiment", selection=None, source=None):
+    """A results.json; scores: {lang: f1 on eval} or {lang: (eval f1, test f1)}. Without `selection`
+    an old one (schema 1, no protocol key: trained under "target", the only protocol it can be read
+    under); with it, one that recorded every protocol's epoch (one epoch, 2), `source`: {train
+    language: its eval f1} for the train languages that are not evaluated (default 0.5)."""
+    hp = dict(HP, learning_rate=lr, seed=seed, **({"selection": selection} if selection else {}))
     digest = hashlib.sha256(json.dumps([model_type, train, evals, hp]).encode()).hexdigest()[:10]
     rid = f"{model_type}__{'+'.join(sorted(train))}__to__{'+'.join(sorted(evals))}__{digest}"
     metrics = {}
@@ -40,6 +45,10 @@ def write_run(results, model_type, train, evals, scores, *, study="s", lr=5e-4, 
             "checkpoint": "/x/ckpt.pt", "best_model_dir": "best_model", "config": {},
             "versions": {}, "git_commit": None, "device": "cpu",
             "finished_at": "2026-01-01T00:00:00"}
+    if selection:
+        data["epochs"] = {"2": {**metrics, **{lang: {"eval": {"f1": (source or {}).get(lang, 0.5)}}
+                                              for lang in train if lang not in metrics}}}
+        data["selection_epochs"] = pick_epochs(data["epochs"], train, evals, "f1")
     d = os.path.join(results, study, rid)
     os.makedirs(d)
     with open(os.path.join(d, "results.json"), "w") as f:
@@ -49,20 +58,21 @@ def write_run(results, model_type, train, evals, scores, *, study="s", lr=5e-4, 
 
 @pytest.fixture
 def study(tmp_path):
-    """normal vs ipa on polish/russian with seeds, a 2-point grid and a joint A+B run."""
+    """normal vs ipa on polish/russian with seeds, a 2-point grid and a joint A+B run, each run with
+    every protocol's epoch recorded."""
     res = str(tmp_path / "results")
+    run = functools.partial(write_run, res, selection="source")
     for seed, (n, i) in enumerate([(0.70, 0.75), (0.72, 0.77), (0.74, 0.79)]):
-        write_run(res, "normal", ["polish"], ["polish"], {"polish": n}, seed=seed)
-        write_run(res, "ipa", ["polish"], ["polish"], {"polish": i}, seed=seed)
-    write_run(res, "normal", ["polish"], ["russian"], {"russian": 0.40})
-    write_run(res, "ipa", ["polish"], ["russian"], {"russian": 0.45})
-    write_run(res, "normal", ["russian"], ["russian"], {"russian": (0.62, 0.61)})
+        run("normal", ["polish"], ["polish"], {"polish": n}, seed=seed)
+        run("ipa", ["polish"], ["polish"], {"polish": i}, seed=seed)
+    run("normal", ["polish"], ["russian"], {"russian": 0.40})
+    run("ipa", ["polish"], ["russian"], {"russian": 0.45})
+    run("normal", ["russian"], ["russian"], {"russian": (0.62, 0.61)})
     # A grid for ipa russian->russian: lr 5e-4 wins on eval although lr 1e-3 is better on test.
-    write_run(res, "ipa", ["russian"], ["russian"], {"russian": (0.60, 0.58)}, lr=1e-3)
-    write_run(res, "ipa", ["russian"], ["russian"], {"russian": (0.65, 0.55)}, lr=5e-4)
+    run("ipa", ["russian"], ["russian"], {"russian": (0.60, 0.58)}, lr=1e-3)
+    run("ipa", ["russian"], ["russian"], {"russian": (0.65, 0.55)}, lr=5e-4)
     # One run trained on both and evaluated on both fills two columns.
-    write_run(res, "normal", ["polish", "russian"], ["polish", "russian"],
-              {"polish": 0.71, "russian": 0.63})
+    run("normal", ["polish", "russian"], ["polish", "russian"], {"polish": 0.71, "russian": 0.63})
     return res
 
 
@@ -88,7 +98,7 @@ def test_transfer_table_numbers(study):
     assert diff[2] == [None, pytest.approx(0.03)]
 
 
-def test_test_split_uses_setting_chosen_on_eval(study):
+def test_test_split_uses_the_setting_chosen_by_selection_scores(study):
     runs, _ = collect.load_results([study])
     (t,) = tables.transfer_tables(runs, "f1", "test")
     assert t.cells[("ipa", ("russian",), "russian")].stat.mean == pytest.approx(0.55)  # not 0.58
@@ -98,23 +108,24 @@ def test_test_split_uses_setting_chosen_on_eval(study):
 
 def test_grid_summary(study):
     runs, _ = collect.load_results([study])
-    rows = {(g.model_type, g.train_langs, g.eval_langs): g for g in tables.grid_summary(runs, "f1")}
+    rows = {(g.model_type, g.train_langs, g.eval_langs): g for g in tables.grid_summary(runs, "f1", "test")}
     g = rows[("ipa", ("russian",), ("russian",))]
-    assert (g.n_settings, g.n_runs) == (2, 2)
+    assert (g.n_settings, g.n_runs, g.selection, g.selection_metric) == (2, 2, "source", "f1")
     assert g.varying == {"learning_rate": 5e-4}
-    assert g.best_eval.mean == pytest.approx(0.65) and g.best_test.mean == pytest.approx(0.55)
+    assert g.best_score.mean == pytest.approx(0.65) and g.best_shown.mean == pytest.approx(0.55)
     assert (g.spread_min, g.spread_max) == (pytest.approx(0.60), pytest.approx(0.65))
     assert g.spread_std == pytest.approx(0.05 / 2 ** 0.5)
     j = rows[("normal", ("polish", "russian"), ("polish", "russian"))]
-    assert j.best_eval.mean == pytest.approx(0.67) and j.best_test is None
+    assert j.best_score.mean == pytest.approx(0.67) and j.best_shown is None
     assert j.spread_std is None and j.varying == {}
     s = rows[("ipa", ("polish",), ("polish",))]
-    assert (s.n_settings, s.n_runs, s.best_eval.n) == (1, 3, 3)
+    assert (s.n_settings, s.n_runs, s.best_score.n) == (1, 3, 3)
 
 
-def test_grid_never_compares_selection_protocols(tmp_path):
-    """Runs that chose their epoch by different protocols are separate grids: under "target" the epoch
-    was chosen on the very split compared, which would favour it."""
+def test_old_runs_are_read_under_the_protocol_they_were_trained_with(tmp_path):
+    """Runs without per-epoch records (written before every protocol was recorded) are read under
+    their own protocol only: never compared with another protocol's, and in the report as their own
+    table after the headline's."""
     results = str(tmp_path / "r")
     for protocol, f1 in (("source", 0.5), ("target", 0.6)):
         d = write_run(results, "ipa", ["polish"], ["russian"], {"russian": f1})
@@ -124,27 +135,39 @@ def test_grid_never_compares_selection_protocols(tmp_path):
         os.rename(d, d + protocol)
         with open(os.path.join(d + protocol, "results.json"), "w") as f:
             json.dump(dict(data, run_id=data["run_id"] + protocol), f)
+    write_run(results, "normal", ["polish"], ["russian"], {"russian": 0.7})  # schema 1: "target"
     runs, _ = collect.load_results([results])
-    grids = tables.grid_summary(runs, "f1")
-    assert [(g.selection, g.n_settings, g.best_eval.mean) for g in grids] == [("source", 1, 0.5), ("target", 1, 0.6)]
+    assert sorted(r.protocols() for r in runs) == [("source",), ("target",), ("target",)]
+    for protocol, f1 in (("source", 0.5), ("target", 0.6)):
+        (g,) = [g for g in tables.grid_summary(runs, "f1", "eval", protocol) if g.model_type == "ipa"]
+        assert (g.selection, g.n_settings, g.best_shown.mean) == (protocol, 1, pytest.approx(f1))
+    report = build.build_report([results], "f1")
+    assert report.split == "eval" and [(t.selection, t.kind) for t in report.tables] == [
+        ("source", tables.HEADLINE), ("target", tables.OWN)]
+    md = render_report(report)
+    assert "(no run has a test split)" in md and "selection target (runs that recorded only selection target)" in md
 
 
 def test_markdown_text(study):
     report = build.build_report([study], "f1", "eval")
     md = render_report(report)
-    assert "## s · sentiment: f1 on the eval split" in md
+    assert "## s · sentiment: f1 on the eval split, selection source" in md
+    assert "**Numbers from the eval split**: the validation split, which also chose epochs." in md
     assert "| train \\ eval | polish | russian |" in md
-    assert "| polish | 0.720 ± 0.020 (n=3) | 0.400 (n=1) |" in md
-    assert "| russian | – | 0.650 (n=1) † |" in md
+    # ‡: the eval split chose the epoch of a train language's cell; polish -> russian is zero-shot
+    assert "| polish | 0.720 ± 0.020 (n=3) ‡ | 0.400 (n=1) |" in md
+    assert "| russian | – | 0.650 (n=1) † ‡ |" in md
     assert "### ipa - normal" in md
-    assert "| polish → polish | 0.770 ± 0.020 (n=3) | 0.720 ± 0.020 (n=3) | +0.050 | – |  |" in md
-    assert "| polish → russian | 0.450 (n=1) | 0.400 (n=1) | +0.050 | – |  |" in md
-    assert "| polish+russian → " not in md.split("### ipa - normal")[1]  # no ipa A+B run
+    assert "| polish → polish | 0.770 ± 0.020 (n=3) | 0.720 ± 0.020 (n=3) | +0.050 | – | – | – | – |  |" in md
+    assert "| polish → russian | 0.450 (n=1) | 0.400 (n=1) | +0.050 | – | – | – | – |  |" in md
+    assert "| polish+russian → " not in md.split("### ipa - normal")[1].split("## ")[0]  # no ipa A+B run
     assert "No interval for polish → polish, polish → russian, russian → russian: a run saved no " \
         "eval predictions" in md   # these synthetic runs have none
-    assert "Selection `target`: epoch chosen on the evaluation languages' validation splits" in md
+    assert "ipa beats normal in 0 of 3 cells after Holm" in md and "3 without predictions" in md
+    assert "Selection `source`: epoch chosen on the training languages' validation splits" in md
     assert ("| s | sentiment | ipa | russian | russian | 2 | 2 | learning_rate=0.0005 | "
-            "0.650 (n=1) | 0.550 (n=1) | 0.600 | 0.650 | 0.035 |") in md
+            "0.650 (n=1) | 0.650 (n=1) | 0.600 | 0.650 | 0.035 |") in md
+    assert "## s · sentiment: upper bound (selection `target`)" in md
     assert "## Skipped files" not in md
     # only the grid point with two settings is a grid; single-setting cells are not listed there
     assert "| s | sentiment | ipa | polish | polish |" not in md
@@ -152,7 +175,7 @@ def test_markdown_text(study):
 
 def test_markdown_without_a_grid(tmp_path):
     res = str(tmp_path / "results")
-    write_run(res, "normal", ["polish"], ["polish"], {"polish": 0.7})
+    write_run(res, "normal", ["polish"], ["polish"], {"polish": 0.7}, selection="source")
     md = render_report(build.build_report([res], "f1", "eval"))
     assert "No grid in these results" in md and "| best setting |" not in md
 
@@ -181,7 +204,7 @@ def test_bad_files_reported_and_skipped(study):
                                                   "language 'polish'")
     md = render_report(report)
     assert "## Skipped files" in md and "broken/results.json`: not valid JSON" in md
-    assert "| polish | 0.770 ± 0.020 (n=3) |" in md   # the bad seed-99 run did not count
+    assert "| polish | 0.770 ± 0.020 (n=3) ‡ |" in md   # the bad seed-99 run did not count
 
 
 def test_unknown_metric_is_a_user_error(study):
@@ -243,9 +266,9 @@ def test_cli_end_to_end(tmp_path, study):
     fake.chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "out"
-    p = run_cli(study, "--out", str(out), "--manifest", str(manifest), env=env)
+    p = run_cli(study, "--out", str(out), "--manifest", str(manifest), "--split", "eval", env=env)
     assert p.returncode == 0, p.stderr
-    assert "| polish | 0.770 ± 0.020 (n=3) |" in p.stdout
+    assert "| polish | 0.770 ± 0.020 (n=3) ‡ |" in p.stdout
     assert "2 jobs from 1 manifest(s): 1 finished, 0 running, 0 pending, 1 failed" in p.stdout
     assert "| failed | 7 | crash | missing | Slurm OUT_OF_MEMORY | /j/crash.sh |" in p.stdout
     assert "RuntimeError: CUDA out of memory" in p.stdout
@@ -260,9 +283,15 @@ def test_cli_end_to_end(tmp_path, study):
     assert sorted(float(r["f1"]) for r in grid) == [0.55, 0.58]
     assert {"hp_learning_rate", "seed", "best_epoch", "wall_time_seconds", "eval_lang"} <= set(rows[0])
     pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
-    assert pngs == ["transfer__s__sentiment__ipa-minus-normal__f1__eval.png",
+    assert pngs == ["seeds__s__sentiment__seeds__f1__eval.png",
+                    "transfer__s__sentiment__ipa-minus-normal__f1__eval.png",
                     "transfer__s__sentiment__ipa__f1__eval.png",
                     "transfer__s__sentiment__normal__f1__eval.png"]
+    assert sorted(os.listdir(out / "latex")) == [
+        "difference__s__sentiment__ipa-minus-normal__f1__eval.tex", "transfer__s__sentiment__ipa__f1__eval.tex",
+        "transfer__s__sentiment__normal__f1__eval.tex", "upper-bound__s__sentiment__ipa__f1__eval.tex",
+        "upper-bound__s__sentiment__normal__f1__eval.tex"]
+    assert (out / "upper_bound.csv").read_text().startswith("study,task,model_type,")
     import matplotlib.image
     for name in pngs:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -304,8 +333,8 @@ def test_cli_with_config(tmp_path, study):
         "hyperparameters": {"metric_for_best_model": "accuracy"}}))
     p = run_cli("--config", str(cfg), "--no-plots")
     assert p.returncode == 0, p.stderr
-    assert "metric `accuracy`, split `eval`" in p.stdout
-    assert "| polish | 0.820 ± 0.020 (n=3) | 0.500 (n=1) |" in p.stdout   # accuracy = f1 + 0.1
+    assert "metric `accuracy`, split `test`" in p.stdout and "**Numbers from the test split.**" in p.stdout
+    assert "| russian | – | 0.710 (n=1) |" in p.stdout   # the test split where there is one; + 0.1
     assert "1 jobs from 1 manifest(s): 0 finished, 0 running, 0 pending, 0 failed, 1 unknown" in p.stdout
     assert os.path.isfile(os.path.join(study, "s", "report", "runs.csv"))
     p = run_cli("--print-config", "--no-plots")
@@ -345,11 +374,12 @@ def test_status_of_a_real_failed_slurm_job(tmp_path):
     assert slurm.job_state("99999999") == "UNKNOWN"
 
 
-def test_loss_is_minimised(study):
+def test_loss_is_shown_and_settings_chosen_by_metric_for_best_model(study):
     runs, _ = collect.load_results([study])
-    rows = {(g.model_type, g.train_langs): g for g in tables.grid_summary(runs, "loss")}
+    rows = {(g.model_type, g.train_langs): g for g in tables.grid_summary(runs, "loss", "eval")}
     g = rows[("ipa", ("russian",))]
-    assert g.varying == {"learning_rate": 5e-4} and g.best_eval.mean == pytest.approx(0.35)
+    assert g.varying == {"learning_rate": 5e-4} and g.best_shown.mean == pytest.approx(0.35)
+    assert g.best_score.mean == pytest.approx(0.65)   # the f1 selection score, not the loss
     (t,) = tables.transfer_tables(runs, "loss", "eval")
     assert t.cells[("ipa", ("russian",), "russian")].stat.mean == pytest.approx(0.35)
 
@@ -357,9 +387,9 @@ def test_loss_is_minimised(study):
 def test_other_data_or_checkpoint_is_not_a_seed(tmp_path):
     """Same hyperparameters but another dataset or checkpoint: a separate setting, not a replicate."""
     res = str(tmp_path / "r")
-    write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.5}, seed=1)
-    b = write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.7}, seed=2)
-    c = write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.9}, seed=3)
+    write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.5}, seed=1, selection="source")
+    b = write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.7}, seed=2, selection="source")
+    c = write_run(res, "ipa", ["polish"], ["polish"], {"polish": 0.9}, seed=3, selection="source")
     for d, key, value in ((b, "datasets", {"polish": "other"}),
                           (c, "config", {"model_types": {"ipa": {"model_prefix": "big"}}})):
         with open(os.path.join(d, "results.json")) as f:
@@ -369,7 +399,7 @@ def test_other_data_or_checkpoint_is_not_a_seed(tmp_path):
             json.dump(data, f)
     runs, _ = collect.load_results([res])
     (g,) = tables.grid_summary(runs, "f1")
-    assert (g.n_settings, g.best_eval.n, g.best_eval.mean) == (3, 1, pytest.approx(0.9))
+    assert (g.n_settings, g.best_score.n, g.best_score.mean) == (3, 1, pytest.approx(0.9))
     assert g.varying == {"datasets": {"polish": "polemo2", "russian": "rusentiment"},
                          "model": {"model_prefix": "big"}}
 

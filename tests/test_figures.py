@@ -1,13 +1,15 @@
 """Every figure the report writes fits its canvas: each drawn text (titles, axis and tick labels,
 the colour-bar label, cell annotations, legends, footnotes) lies inside the figure, measured with
 matplotlib's renderer extents."""
+import dataclasses
+
 import pytest
 from matplotlib.text import Text
 
 from ipa_finetune.report import plots
 from ipa_finetune.report.curves import Curve, CurvePoint, curve_figure
 from ipa_finetune.report.tables import Stat
-from ipa_finetune.report.uncertainty import Interval
+from ipa_finetune.report.uncertainty import Comparison
 
 TOLERANCE = 1.0  # pixels
 
@@ -71,12 +73,12 @@ def test_transfer_heatmaps_fit(rows, cols):
                                        (ROWS + ["a+b+c+d+e"], COLS + ["gamma", "delta"])])
 def test_difference_heatmaps_fit(rows, cols):
     values = [[0.02 * (i - j) for j in range(len(cols))] for i in range(len(rows))]
-    ci = Interval(-0.031, 0.052, 60, 2000)
-    texts = [[plots._difference_text(v, ci, 3) for v in row] for row in values]
+    c = Comparison(low=-0.031, high=0.052, marked=True)
+    texts = [[plots._difference_text(v, dataclasses.replace(c, difference=v), 3) for v in row] for row in values]
     fig = plots.heatmap_figure(values, rows, cols, title="sentiment: random-init - normal", diverging=True,
                                cbar_label=LONG, texts=texts, cell_width=1.35,
                                marks=[[i == j for j in range(len(cols))] for i in range(len(rows))],
-                               note="[ ]: 95% paired-bootstrap interval; outlined and *: it excludes 0")
+                               note="[ ]: 95% interval (seeds and test examples); outlined and *: adjusted p < 0.05 (Holm)")
     assert texts_outside(fig) == []
 
 

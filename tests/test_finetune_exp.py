@@ -216,7 +216,7 @@ def test_results_json_schema(finished):
         "hyperparameters", "seed", "metric_for_best_model", "best_epoch", "best_score", "selection",
         "selected_on", "metrics", "predictions", "history", "train_examples", "train_examples_per_second",
         "wall_time_seconds", "checkpoint", "best_model_dir", "config", "versions", "git_commit", "device",
-        "finished_at", "inputs", "provenance"}
+        "finished_at", "inputs", "provenance", "epochs", "selection_epochs", "epoch_predictions"}
     assert (r["schema_version"], r["run_id"], r["study"], r["task"], r["model_type"]) == (
         2, plan.run_id, "tiny", "sentiment", "normal")
     assert r["inputs"] == plan.inputs and r["inputs"]["datasets"]["alpha"]["columns"] == ["text"]

@@ -135,12 +135,13 @@ def test_the_data_of_the_splits_a_run_reads(tmp_path, tiny_assets):
     study = load_study([config])
     found = run_inputs(study, "normal", ["alpha"], ["beta"])
     beta_train = run_inputs(study, "normal", ["beta"], ["beta"])["datasets"]["beta"]["data"]["train"]
-    # selection "source": alpha trains and its validation split chooses the epoch; beta is evaluated
+    # alpha trains and its validation split is evaluated each epoch (it chooses under "source"); beta is
+    # evaluated, its test split predicted
     assert sorted(found["datasets"]["alpha"]["data"]) == ["train", "validation"]
     assert sorted(found["datasets"]["beta"]["data"]) == ["test", "validation"]
     on_target = run_inputs(study.with_overrides(hyperparameters={"selection": "target"}), "normal", ["alpha"],
                            ["beta"])
-    assert sorted(on_target["datasets"]["alpha"]["data"]) == ["train"]  # alpha only trains
+    assert on_target == found   # every epoch records every protocol's splits: the protocol reads nothing else
     assert found["datasets"]["beta"]["columns"] == ["text"] and found["datasets"]["beta"]["path"] == str(data)
     with open(data / "test.jsonl", "a", encoding="utf-8") as f:
         f.write('{"text": "one more", "ipa": "ɔŋə", "label": "neutral"}\n')
@@ -244,7 +245,7 @@ def test_report_shows_the_newest_inputs_and_lists_superseded_runs(history, tmp_p
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
     newest = records[-1]
-    f1 = newest["metrics"]["alpha"]["eval"]["f1"]
+    f1 = newest["metrics"]["alpha"]["test"]["f1"]   # the headline: the test split
     assert f"| alpha | {f1:.3f} (n=1) |" in md  # one run: nothing averaged with the older inputs
     assert "## Superseded runs" in md and "2 finished run(s) read older inputs" in md
     ckpt = newest["inputs"]["checkpoint"]["sha256"]
@@ -261,7 +262,7 @@ def test_report_shows_the_newest_inputs_and_lists_superseded_runs(history, tmp_p
     assert "### ipa (superseded 1)" in proc.stdout and "### ipa (superseded 2)" in proc.stdout
     assert "## Superseded runs" not in proc.stdout
     for record in records:
-        assert f"| alpha | {record['metrics']['alpha']['eval']['f1']:.3f} (n=1) |" in proc.stdout
+        assert f"| alpha | {record['metrics']['alpha']['test']['f1']:.3f} (n=1) |" in proc.stdout
 
 
 def test_runs_of_other_languages_share_an_input_set(tmp_path):

@@ -15,7 +15,6 @@ with "data" holding the splits the run reads: a local file's size and sha256, a 
 split's files, or the `datasets` fingerprint of hub data in the HF cache. Paths and names are
 recorded but are not identity: a checkpoint moved elsewhere with the same bytes is the same input.
 """
-from ..config.selection import selection_of
 from ..errors import DataError, UserError, one_line
 from .hashing import file_sha256, files_sha256
 from .splits import local_split, roles_of, split_names, where
@@ -98,7 +97,7 @@ def run_inputs(study, model_type, train_langs, eval_langs, strict=True):
     for lang in sorted(set(train_langs) | set(eval_langs)):
         spec = study.dataset(lang)
         entry = dataset_entry(spec, study.columns(lang, model_type))
-        roles = roles_of(lang, train_langs, eval_langs, selection_of(study.hyperparameters))
+        roles = roles_of(lang, train_langs, eval_langs)
         splits = sorted(set(split_names(spec, roles).values()))
         entry["data"] = {s: _part(strict, lambda s=s: _split_data(spec, s, cache_dir)) for s in splits}
         found["datasets"][lang] = entry

@@ -129,16 +129,17 @@ def _check_models(study, model_types, problems):
 
 
 def check_runs(study, runs):
-    """Every problem of the inputs of `runs` ([(model type, train langs, eval langs, selection)])
-    as UserErrors of one line each, in a stable order; [] when all of them can run."""
+    """Every problem of the inputs of `runs` ([(model type, train langs, eval langs, ...)]: fields
+    after the third are ignored) as UserErrors of one line each, in a stable order; [] when all of
+    them can run."""
     problems = []
     _check_models(study, dict.fromkeys(mt for mt, *_ in runs), problems)
     needs = {}  # (language, split) -> columns some run reads there
-    for mt, train, evals, selection in runs:
+    for mt, train, evals, *_ in runs:
         _attempt(problems, lambda: study.shared_classes(list(train) + list(evals)))
         for lang in sorted(set(train) | set(evals)):
             spec = study.dataset(lang)
-            for split in split_names(spec, roles_of(lang, train, evals, selection)).values():
+            for split in split_names(spec, roles_of(lang, train, evals)).values():
                 needs.setdefault((lang, split), {}).update(dict.fromkeys(study.columns(lang, mt)))
     cache_dir = study.cfg["paths"]["hf_cache"]
     for (lang, split), columns in needs.items():

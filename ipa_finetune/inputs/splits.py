@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 
-from ..config.selection import monitored_languages
 from ..errors import DataError
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
@@ -26,14 +25,12 @@ def where(spec, split=None, column=None):
     return text
 
 
-def roles_of(lang, train_langs, eval_langs, selection):
-    """The splits a language contributes to a run: its train split if it trains, eval + test if it
-    is evaluated at the end, its eval split if it is monitored while training (the selection
-    protocol, config/selection.py: under "source" a train language's validation split chooses the
-    epoch even when the run does not evaluate that language at the end)."""
-    monitored = monitored_languages(selection, train_langs, eval_langs)
-    return (["train"] if lang in train_langs else []) + (
-        ["eval", "test"] if lang in eval_langs else ["eval"] if lang in monitored else [])
+def roles_of(lang, train_langs, eval_langs):
+    """The splits a language contributes to a run: its train split if it trains, its eval split
+    always (every language's validation split is evaluated after each epoch, so that any selection
+    protocol can be applied afterwards: config/selection.py), its test split if it is evaluated."""
+    return (["train"] if lang in train_langs else []) + ["eval"] + (
+        ["test"] if lang in eval_langs else [])
 
 
 @dataclasses.dataclass(frozen=True)

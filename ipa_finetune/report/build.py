@@ -1,6 +1,7 @@
-"""The whole report: read the runs and the manifests, compute every table (with the paired bootstrap
-intervals of the difference blocks, uncertainty.py, and the learning curves, curves.py), write
-report.md, runs.csv, differences.csv and the figures (atomically) into one folder.
+"""The whole report: read the runs and the manifests, compute every table (the headline protocol's,
+its upper bound, the comparisons of the difference blocks with their corrections, the learning
+curves), write report.md, runs.csv, differences.csv, upper_bound.csv, the LaTeX tables and the
+figures (atomically) into one folder.
 
     report = build_report(["results/demo"], metric="f1", manifests=["jobs/generated/demo/manifest.jsonl"])
     text = write_report(report, "results/demo/report")
@@ -8,6 +9,8 @@ report.md, runs.csv, differences.csv and the figures (atomically) into one folde
 import os
 from dataclasses import dataclass, field
 
+from ..config.schema import SELECTIONS
+from ..config.selection import UPPER_BOUND, check_protocol
 from ..errors import UserError
 from ..files import write_text_atomic
 from ..manifest import latest_per_run, read_manifest
@@ -16,8 +19,10 @@ from ..slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
 from .lineage import provenance_rows, select_inputs
 from .status import job_statuses
-from .tables import BASELINE_MODEL_TYPE, csv_text, grid_summary, run_rows, transfer_tables
-from .uncertainty import RESAMPLES, difference_intervals, difference_rows
+from .exports import difference_rows, upper_bound_rows
+from .multiplicity import apply_corrections, check_correction
+from .tables import BASELINE_MODEL_TYPE, OWN, csv_text, grid_summary, run_rows, transfer_tables, upper_bounds
+from .uncertainty import RESAMPLES, difference_comparisons
 
 
 @dataclass
@@ -40,6 +45,11 @@ class Report:
     curves: list = field(default_factory=list)      # curves.Curve, where train_samples varies
     view: object = None             # lineage.View: the input sets shown, superseded runs
     provenance: list = field(default_factory=list)  # lineage.provenance_rows
+    selection: str = "source"       # the headline protocol (config/selection.py)
+    correction: str = "holm"        # within each family of comparisons (multiplicity.py)
+    upper_bounds: list = field(default_factory=list)  # tables.UpperBound beside the headline
+    split_chosen: bool = False      # the split was chosen for the user (test where there is one)
+    latex: list = field(default_factory=list)         # .tex files written, relative to the report
 
 
 def read_manifests(paths):
@@ -62,13 +72,43 @@ def _check_baseline(baseline, runs):
     return baseline or BASELINE_MODEL_TYPE
 
 
-def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=job_state,
-                 log_lines=15, baseline=None, resamples=RESAMPLES, all_inputs=False):
-    """Read everything and compute every table. Raises UserError for an unknown metric, split or
-    baseline model type. The tables use each model type's newest inputs (lineage.py), or with
-    all_inputs every input set as its own block: runs of different inputs are never averaged."""
+def _test_split(runs, split, results_dirs):
+    """The split shown: `split`, or (None) test where a run has test metrics, else eval. An explicit
+    test split that no run has is an error."""
+    has_test = any("test" in (r.metrics.get(lang) or {}) for r in runs for lang in r.eval_langs)
+    if split is None:
+        return "test" if has_test or not runs else "eval"
+    if split == "test" and runs and not has_test:
+        entries = sorted({f"{lang}: {', '.join(e.get('splits') or [])}" for r in runs for lang, e in
+                          ((r.data.get("inputs") or {}).get("datasets") or {}).items()})
+        raise UserError(f"--split test: none of the {len(runs)} runs under {', '.join(results_dirs)} has "
+                        "a test split" + (f" (database splits: {'; '.join(entries)})" if entries else "")
+                        + "; leave out --split to report the eval split, flagged where it chose the epoch")
+    return split
+
+
+def report_tables(runs, metric, split, selection):
+    """The headline protocol's tables, then, for runs that recorded only another protocol (results
+    from before every protocol was recorded), that protocol's tables."""
+    tables = transfer_tables(runs, metric, split, selection)
+    for other in SELECTIONS:
+        left = [r for r in runs if selection not in r.protocols() and other in r.protocols()]
+        if other != selection and left:
+            tables += transfer_tables(left, metric, split, other, kind=OWN)
+    return tables
+
+
+def build_report(results_dirs, metric="f1", split=None, manifests=(), slurm=job_state,
+                 log_lines=15, baseline=None, resamples=RESAMPLES, all_inputs=False,
+                 selection="source", correction="holm"):
+    """Read everything and compute every table. Raises UserError for an unknown metric, split,
+    protocol, correction or baseline model type, or test asked of runs without a test split. The
+    tables use each model type's newest inputs (lineage.py), or with all_inputs every input set as
+    its own block: runs of different inputs are never averaged."""
     from .curves import learning_curves
-    if split not in SPLITS:
+    check_protocol(selection)
+    check_correction(correction)
+    if split is not None and split not in SPLITS:
         raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
     runs, bad = load_results(results_dirs)
     known = available_metrics(runs)
@@ -78,14 +118,18 @@ def build_report(results_dirs, metric="f1", split="eval", manifests=(), slurm=jo
     view = select_inputs(runs, all_inputs)
     shown = view.runs
     baseline = _check_baseline(baseline, shown)
-    tables = transfer_tables(shown, metric, split)
+    chosen, split = split is None, _test_split(shown, split, results_dirs)
+    tables = report_tables(shown, metric, split, selection)
     for t in tables:
         t.baseline = baseline
-    difference_intervals(tables, shown, resamples)
-    report = Report(metric, split, list(results_dirs), runs, bad, tables, grid_summary(shown, metric),
-                    missing_values(shown, metric), list(manifests), baseline=baseline,
-                    resamples=resamples, curves=learning_curves(shown, metric, split), view=view,
-                    provenance=provenance_rows(view))
+    apply_corrections(difference_comparisons(tables, resamples), correction)
+    report = Report(metric, split, list(results_dirs), runs, bad, tables,
+                    grid_summary(shown, metric, split, selection), missing_values(shown, metric),
+                    list(manifests), baseline=baseline, resamples=resamples,
+                    curves=learning_curves(shown, metric, split, selection), view=view,
+                    provenance=provenance_rows(view), selection=selection, correction=correction,
+                    upper_bounds=[] if selection == UPPER_BOUND else upper_bounds(shown, metric, split, selection),
+                    split_chosen=chosen)
     if manifests:
         entries, report.manifest_problems = read_manifests(manifests)
         report.jobs = job_statuses(entries, slurm, log_lines)
@@ -110,18 +154,22 @@ def default_report_dir(results_dirs, runs, from_config_root=None, config_study=N
 
 
 def write_report(report, out_dir, digits=3, plots=True):
-    """Heatmaps, learning curves, runs.csv, differences.csv and report.md into out_dir, each
-    atomically. Returns the Markdown text."""
+    """Heatmaps, seed plots, learning curves, runs.csv, differences.csv, upper_bound.csv, the LaTeX
+    tables and report.md into out_dir, each atomically. Returns the Markdown text."""
+    from .latex import write_latex
     from .markdown import render_report
     if plots:
         from .curves import write_curve_figures
-        from .plots import transfer_heatmaps
+        from .plots import seed_figure, transfer_heatmaps
         for t in report.tables:
-            report.figures += transfer_heatmaps(t, out_dir, digits)
+            report.figures += transfer_heatmaps(t, out_dir, digits) + seed_figure(t, out_dir)
         report.figures += write_curve_figures(report.curves, out_dir)
     superseded = {s.run.run_id for s in report.view.superseded} if report.view else set()
     write_text_atomic(os.path.join(out_dir, "runs.csv"), csv_text(*run_rows(report.runs, superseded)))
-    write_text_atomic(os.path.join(out_dir, "differences.csv"), csv_text(*difference_rows(report.tables)))
+    write_text_atomic(os.path.join(out_dir, "differences.csv"),
+                      csv_text(*difference_rows(report.tables, report.correction)))
+    write_text_atomic(os.path.join(out_dir, "upper_bound.csv"), csv_text(*upper_bound_rows(report.upper_bounds)))
+    report.latex = write_latex(report, out_dir, digits)
     text = render_report(report, digits)
     write_text_atomic(os.path.join(out_dir, REPORT_FILE), text)
     return text

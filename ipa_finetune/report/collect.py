@@ -9,6 +9,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from ..config.schema import SELECTIONS
+from ..config.selection import selection_of
 from ..files import find_all
 from ..runs import READABLE_SCHEMAS, RESULTS_FILE, canonical
 
@@ -52,15 +54,64 @@ class Run:
 
     def value(self, lang, split, metric):
         """The metric as a float, or None when the file has no finite number there."""
-        v = ((self.metrics.get(lang) or {}).get(split) or {}).get(metric)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return None
-        return float(v)
+        return _number(((self.metrics.get(lang) or {}).get(split) or {}).get(metric))
 
     def mean_value(self, split, metric):
         """Mean over the run's eval languages (how best_score is defined); None if any is missing."""
         vals = [self.value(lang, split, metric) for lang in self.eval_langs]
         return None if any(v is None for v in vals) else statistics.fmean(vals)
+
+    def protocols(self):
+        """The selection protocols this run can be read under: all of them when it recorded each
+        protocol's epoch (results.json "selection_epochs"), else only the one it was trained with."""
+        picks = self.data.get("selection_epochs")
+        if isinstance(picks, dict) and picks:
+            return tuple(p for p in SELECTIONS if p in picks)
+        return (selection_of(self.hyperparameters),)
+
+    def outcome(self, protocol):
+        """The run under `protocol` (an Outcome), or None when it cannot be read so."""
+        picks = self.data.get("selection_epochs")
+        if isinstance(picks, dict) and picks:
+            pick = picks.get(protocol)
+            if not pick:
+                return None
+            key = str(pick["epoch"])
+            return Outcome(self, protocol, pick["epoch"], _number(pick.get("score")),
+                           self.data["epochs"][key], (self.data.get("epoch_predictions") or {}).get(key) or {})
+        if protocol != selection_of(self.hyperparameters):
+            return None
+        return Outcome(self, protocol, self.data.get("best_epoch"), _number(self.data.get("best_score")),
+                       self.metrics, self.data.get("predictions") or {})
+
+
+def _number(v):
+    """A finite float, or None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run read under one selection protocol: the epoch the protocol picks, the run's selection
+    score there (mean metric_for_best_model over the protocol's validation splits: what a grid's
+    settings are compared by) and that epoch's metrics and predictions."""
+    run: Run
+    protocol: str
+    epoch: object
+    score: object             # float, or None when the run has none
+    metrics: dict             # language -> split -> metric -> value
+    predictions: dict         # language -> split -> file relative to the run folder
+
+    def value(self, lang, split, metric):
+        """The metric as a float, or None when there is no finite number there."""
+        return _number(((self.metrics.get(lang) or {}).get(split) or {}).get(metric))
+
+    def __getattr__(self, name):  # run_id, model_type, seed, train_langs, ...: the run's
+        if name.startswith("__") or name == "run":  # copy/pickle probes, before `run` is set
+            raise AttributeError(name)
+        return getattr(self.run, name)
 
 
 @dataclass(frozen=True)
@@ -100,10 +151,24 @@ def parse_run(data, path):
     hp = data.get("hyperparameters") or {}
     if not isinstance(hp, dict):
         raise ResultError(f"'hyperparameters' is {hp!r}, expected an object")
+    _check_epochs(data)
     seed = data.get("seed", hp.get("seed"))
     return Run(path=path, run_id=data["run_id"], study=data["study"], task=data["task"],
                model_type=data["model_type"], train_langs=train, eval_langs=evals,
                hyperparameters=hp, seed=seed, metrics=metrics, data=data)
+
+
+def _check_epochs(data):
+    """The per-epoch records, when present: every protocol's pick names an epoch of "epochs"."""
+    picks, epochs = data.get("selection_epochs"), data.get("epochs")
+    if picks is None:
+        return
+    if not isinstance(picks, dict) or not isinstance(epochs, dict):
+        raise ResultError("'selection_epochs' and 'epochs' must be objects (protocol -> pick, "
+                          "epoch -> language -> split -> metrics)")
+    for protocol, pick in picks.items():
+        if not isinstance(pick, dict) or not isinstance(epochs.get(str(pick.get("epoch"))), dict):
+            raise ResultError(f"'selection_epochs.{protocol}' is {pick!r}: not an epoch of 'epochs'")
 
 
 def load_run(path):

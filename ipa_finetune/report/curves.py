@@ -3,18 +3,17 @@ with error bars over seeds, wherever runs differ in `train_samples` (a grid over
 "train_samples": [100, 300, 1000, null]). Low-resource settings are where a phonetic advantage is
 most often claimed, so this is where to look for one.
 
-A curve is one (study, task, selection protocol, train set, eval language). Each point is one
-train_samples value of one model type: among the runs with that value, the setting (the other
-hyperparameters) with the best mean eval-split metric on that language is shown, as a transfer
-table cell does; its x is the number of examples the runs actually trained on (results.json's
-train_examples: null means the whole train split).
+A curve is one (study, task, train set, eval language), its runs read under the report's protocol.
+Each point is one train_samples value of one model type: among the runs with that value, the setting
+(the other hyperparameters) with the best mean selection score is shown, as a transfer table cell
+does; its x is the number of examples the runs actually trained on (results.json's train_examples:
+null means the whole train split).
 """
 import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..config.selection import selection_of
 from ..runs import canonical
 from .tables import choose_setting, lang_label, model_type_order, summarize
 
@@ -52,11 +51,8 @@ def _examples(runs):
 
 
 def _point(size, settings, lang, metric, split):
-    """The best setting of one train_samples value, or None when nothing has the metric."""
-    chosen = choose_setting(settings, lang, metric)
-    if chosen is None:
-        return None
-    rs = chosen[2]
+    """The best setting of one train_samples value, or None when its runs' sizes are unknown."""
+    rs = choose_setting(settings)[2]
     examples = _examples(rs)
     if examples is None:
         return None
@@ -64,15 +60,18 @@ def _point(size, settings, lang, metric, split):
     return CurvePoint(size, examples, summarize(r.value(lang, split, metric) for r in rs), hp)
 
 
-def learning_curves(runs, metric, split="eval"):
-    """A Curve for every (study, task, selection, train set, eval language) where some model type
-    ran with two or more train_samples values."""
+def learning_curves(runs, metric, split="test", protocol="source"):
+    """A Curve for every (study, task, train set, eval language) where some model type ran with two
+    or more train_samples values, the runs read under `protocol`."""
     groups = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
     for r in runs:
+        o = r.outcome(protocol)
+        if o is None:
+            continue
         size = json.dumps(r.hyperparameters.get("train_samples"))
         for lang in r.eval_langs:
-            key = (r.study, r.task, selection_of(r.hyperparameters), r.train_langs, lang)
-            groups[key][r.model_type][size][_setting_without_size(r)].append(r)
+            key = (r.study, r.task, protocol, r.train_langs, lang)
+            groups[key][r.model_type][size][_setting_without_size(r)].append(o)
     curves = []
     for (study, task, protocol, train, lang), by_type in sorted(groups.items()):
         if max(len(sizes) for sizes in by_type.values()) < 2:
@@ -111,10 +110,10 @@ def curve_figure(curve):
     return fig
 
 
-def curve_name(curve, with_selection=False):
+def curve_name(curve):
     from .plots import safe_name
 
-    parts = ["curve", curve.study, curve.task] + ([curve.selection] if with_selection else [])
+    parts = ["curve", curve.study, curve.task]
     return safe_name(*parts, lang_label(curve.train_langs), curve.eval_lang, curve.metric,
                      curve.split) + ".png"
 
@@ -123,10 +122,9 @@ def write_curve_figures(curves, out_dir):
     """One PNG per curve; returns [(title, file name)]."""
     from .plots import save_png_atomic
 
-    several = len({(c.study, c.task, c.selection) for c in curves}) > len({(c.study, c.task) for c in curves})
     written = []
     for curve in curves:
-        name = curve_name(curve, several)
+        name = curve_name(curve)
         save_png_atomic(curve_figure(curve), os.path.join(out_dir, name))
         title = (f"{curve.study} · {curve.task}: learning curve {lang_label(curve.train_langs)} → "
                  f"{curve.eval_lang} ({curve.metric}, {curve.split})")

@@ -4,12 +4,13 @@
     print(render_status(job_statuses(entries, Lookup()), manifests, problems))   # --status
 """
 import json
+import statistics
 
-from ..config.schema import higher_is_better
 from ..config.selection import DESCRIPTIONS
+from .multiplicity import NAMES, family_sentence
 from .status import STATES
-from .tables import lang_label
-from .uncertainty import LEVEL, interval_at
+from .tables import HEADLINE, OWN, UPPER, lang_label
+from .uncertainty import ALPHA, LEVEL, POWER, TEST_ONLY, comparison_at
 
 
 def table(headers, rows, align=None):
@@ -44,92 +45,148 @@ def fmt_hp(hp):
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in hp.items())
 
 
-def fmt_interval(ci, digits=3):
+def fmt_interval(c, digits=3):
     """`[-0.010, +0.051]`, or `–` when the cell has no interval."""
-    if ci is None or ci.low is None:
+    if c is None or c.low is None:
         return "–"
-    return f"[{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
+    return f"[{c.low:+.{digits}f}, {c.high:+.{digits}f}]"
 
 
-def difference_block(t, mt, digits=3):
-    """`<type> - <baseline>` as one row per cell: both means, the difference, its interval, mark."""
-    head = ["train → eval", mt, t.baseline, "difference", f"{LEVEL}% CI", "excludes 0"]
-    rows, reasons = [], {}
+def fmt_p(p):
+    """`0.012`, `<0.001`, or `–` (no test)."""
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _mark(c):
+    """`*` significant after the correction; `‡` chosen on the shown split; `(1 seed)` test sampling
+    only: no mark possible."""
+    if c is None or c.reason:
+        return ""
+    if c.on_shown_split:
+        return "‡"
+    if c.scope == TEST_ONLY:
+        return "test sampling only"
+    return "*" if c.marked else ""
+
+
+def difference_block(t, mt, correction, digits=3):
+    """`<type> - <baseline>` as one row per cell: both means, the difference, its interval, the raw,
+    adjusted and report-wide p-values, the mark; then the computed summary sentences."""
+    adj = NAMES[correction]
+    head = ["train → eval", mt, t.baseline, "difference", f"{LEVEL}% CI", "p", f"p ({adj})", "q (BH)", "mark"]
+    rows, reasons, mdes = [], {}, []
     for i, (train, row) in enumerate(zip(t.train_sets, t.differences()[mt])):
         for j, (lang, value) in enumerate(zip(t.eval_langs, row)):
-            if value is None:
+            c = comparison_at(t, mt, i, j)
+            if value is None or c is None:
                 continue
-            ci = interval_at(t, mt, i, j)
-            if ci is not None and ci.reason:
-                reasons.setdefault(ci.reason, []).append(f"{lang_label(train)} → {lang}")
+            if c.reason:
+                reasons.setdefault(c.reason, []).append(f"{lang_label(train)} → {lang}")
+            mdes += [c.mde] if c.testable and c.mde is not None else []
             rows.append([f"{lang_label(train)} → {lang}", fmt_stat(t.cells[(mt, train, lang)].stat, digits),
                          fmt_stat(t.cells[(t.baseline, train, lang)].stat, digits),
-                         fmt_num(value, digits, signed=True), fmt_interval(ci, digits),
-                         "*" if ci is not None and ci.excludes_zero else ""])
-    out = [f"### {mt} - {t.baseline}", "", table(head, rows, ["l", "r", "r", "r", "r", "l"]), ""]
+                         fmt_num(c.difference if c.difference is not None else value, digits, signed=True),
+                         fmt_interval(c, digits), fmt_p(c.p), fmt_p(c.p_adjusted), fmt_p(c.q), _mark(c)])
+    out = [f"### {mt} - {t.baseline}", "", table(head, rows, ["l"] + ["r"] * 7 + ["l"]), "",
+           "**" + family_sentence(t, mt, correction) + "**"]
+    if mdes:
+        out.append(f"Smallest difference these seeds and test sets detect with {POWER:.0%} power at α = "
+                   f"{ALPHA} per comparison: {fmt_num(min(mdes), digits)} to {fmt_num(max(mdes), digits)} "
+                   f"(median {fmt_num(statistics.median(mdes), digits)}) in {t.metric}.")
     notes = [f"No interval for {', '.join(cells)}: {reason}." for reason, cells in reasons.items()]
-    return out + notes + ([""] if notes else [])
+    return out + [""] + notes + ([""] if notes else [])
 
 
-def transfer_section(t, digits=3, resamples=None):
+def _matrix_rows(t, mt, digits):
+    """(rows, any † cell, any ‡ cell) of one model type's transfer matrix."""
+    rows, picked, shown = [], False, False
+    for train, row in zip(t.train_sets, t.matrix(mt)):
+        cells = []
+        for c in row:
+            mark = (" †" if c is not None and c.n_settings > 1 else "") + (" ‡" if c and c.on_shown_split else "")
+            picked |= "†" in mark
+            shown |= "‡" in mark
+            cells.append(("–" if c is None else fmt_stat(c.stat, digits)) + mark)
+        rows.append([lang_label(train)] + cells)
+    return rows, picked, shown
+
+
+def table_title(t):
+    kind = {HEADLINE: "", UPPER: " (upper bound)", OWN: f" (runs that recorded only selection {t.selection})"}
+    return f"## {t.study} · {t.task}: {t.metric} on the {t.split} split, selection {t.selection}{kind[t.kind]}"
+
+
+def transfer_section(t, correction="holm", digits=3, resamples=None):
     """Blocks of one TransferTable: one per model type, then one per difference to the baseline."""
     head = ["train \\ eval"] + t.eval_langs
-    align = ["l"] + ["r"] * len(t.eval_langs)
-    several = f" (selection {t.selection})" if t.protocols > 1 else ""
-    out = [f"## {t.study} · {t.task}: {t.metric} on the {t.split} split{several}", "",
-           f"Selection `{t.selection}`: {DESCRIPTIONS[t.selection]}.", ""]
-    picked = False
+    out = [table_title(t), "", f"Selection `{t.selection}`: {DESCRIPTIONS[t.selection]}.", ""]
+    picked = shown = False
     for mt in t.model_types:
-        rows = []
-        for train, row in zip(t.train_sets, t.matrix(mt)):
-            cells = []
-            for c in row:
-                mark = " †" if c is not None and c.n_settings > 1 else ""
-                picked |= bool(mark)
-                cells.append(("–" if c is None else fmt_stat(c.stat, digits)) + mark)
-            rows.append([lang_label(train)] + cells)
-        out += [f"### {mt}", "", table(head, rows, align), ""]
-    for mt in t.differences():
-        out += difference_block(t, mt, digits)
+        rows, p, s = _matrix_rows(t, mt, digits)
+        picked, shown = picked or p, shown or s
+        out += [f"### {mt}", "", table(head, rows, ["l"] + ["r"] * len(t.eval_langs)), ""]
+    for mt in t.comparisons:
+        out += difference_block(t, mt, correction, digits)
     notes = ["Cells: mean ± sample std (ddof=1) over seeds of one hyperparameter setting, n runs;"
              " – no run" + (" or no test split" if t.split == "test" else "") + "."]
     if picked:
-        best = "highest" if higher_is_better(t.metric) else "lowest"
-        notes.append(f"† best of several hyperparameter settings: the {best} mean {t.metric} on the "
-                     "eval split of that language (never on test).")
-    if t.differences():
-        draws = f"{resamples} resamples" if resamples else "resamples"
-        notes.append(f"Difference blocks: mean of the model type minus mean of `{t.baseline}`, same "
-                     f"cell. {LEVEL}% CI: paired bootstrap ({draws}, fixed seed) over the {t.split} "
-                     "examples, the same draw for both model types, and over each model type's seeds "
-                     "when n > 1; * the interval excludes 0.")
+        notes.append("† best of several hyperparameter settings by the runs' own selection scores "
+                     f"(selection `{t.selection}`: never the evaluated language's labels in a cross-lingual cell).")
+    if shown:
+        notes.append(f"‡ the {t.split} split shown chose this cell's epoch or setting: optimistic, and no mark.")
+    if t.comparisons:
+        notes.append(f"Differences (docs/statistics.md): {LEVEL}% interval d ± t·SE with SE from a "
+                     f"paired bootstrap of the {t.split} examples ({resamples or ''} resamples, seeds "
+                     "fixed) plus the seeds' variance (Welch-Satterthwaite df, the seed term counted "
+                     "pessimistically); p two-sided from the same t; "
+                     f"* p ({NAMES[correction]}) < {ALPHA} within the block; q: Benjamini-Hochberg over "
+                     "the whole report (exploratory). 'test sampling only': < 2 seeds on a side, no mark.")
     return "\n".join(out + [" ".join(notes), ""])
 
 
-def grid_section(grid, metric, digits=3):
+def upper_bound_section(bound, digits=3):
+    """The zero-shot numbers beside the target-selected upper bound from the same runs, and the gap."""
+    u = bound.upper
+    out = [f"## {u.study} · {u.task}: upper bound (selection `{u.selection}`) beside the zero-shot "
+           f"table (selection `{bound.zero_shot.selection}`), {u.metric} on the {u.split} split", "",
+           f"The same runs, each read at the epoch (and each grid at the setting) the target language's "
+           f"validation labels choose: {DESCRIPTIONS[u.selection]}. Gap = upper bound − zero-shot: what "
+           "choosing on target labels would add (Keung et al., 2020).", ""]
+    head = ["train → eval", f"zero-shot ({bound.zero_shot.selection})", f"upper bound ({u.selection})", "gap"]
+    for mt in u.model_types:
+        rows = []
+        for train in u.train_sets:
+            for lang in u.eval_langs:
+                up, zero, gap = bound.gap(mt, train, lang)
+                if up is not None or zero is not None:
+                    rows.append([f"{lang_label(train)} → {lang}", fmt_stat(zero and zero.stat, digits),
+                                 fmt_stat(up and up.stat, digits), fmt_num(gap, digits, signed=True)])
+        out += [f"### {mt}", "", table(head, rows, ["l", "r", "r", "r"]), ""]
+    return "\n".join(out)
+
+
+def grid_section(grid, metric, split, digits=3):
     grid = [g for g in grid if g.n_settings > 1]  # a single setting has nothing to choose between
     if not grid:
         return "\n".join(["## Grid search", "", "No grid in these results: every (model type, train "
                           "set, eval set) ran with a single hyperparameter setting.", ""])
-    protocols = len({g.selection for g in grid}) > 1  # a column only when grids differ in it
-    head = ["study", "task"] + (["selection"] if protocols else []) + [
-        "model", "train", "eval", "settings", "runs", "best setting", f"eval {metric}", f"test {metric}",
-        "grid min", "grid max", "grid std"]
-    rows = [[g.study, g.task] + ([g.selection] if protocols else []) + [
-             g.model_type, lang_label(g.train_langs), lang_label(g.eval_langs),
-             g.n_settings, g.n_runs, fmt_hp(g.varying), fmt_stat(g.best_eval, digits),
-             fmt_stat(g.best_test, digits), fmt_num(g.spread_min, digits),
+    head = ["study", "task", "model", "train", "eval", "settings", "runs", "best setting", "selection score",
+            f"{split} {metric}", "grid min", "grid max", "grid std"]
+    rows = [[g.study, g.task, g.model_type, lang_label(g.train_langs), lang_label(g.eval_langs),
+             g.n_settings, g.n_runs, fmt_hp(g.varying), fmt_stat(g.best_score, digits),
+             fmt_stat(g.best_shown, digits), fmt_num(g.spread_min, digits),
              fmt_num(g.spread_max, digits), fmt_num(g.spread_std, digits)] for g in grid]
-    best = "highest" if higher_is_better(metric) else "lowest"
     return "\n".join([
         "## Grid search", "",
-        table(head, rows, ["l"] * (len(head) - 8) + ["r", "r", "l"] + ["r"] * 5), "",
-        f"Per (selection protocol, model type, train set, eval set): each setting's score is the {metric} "
-        "on the eval "
-        "split averaged over the eval languages, then over seeds (mean ± std, n). The best setting "
-        f"has the {best} score; its test value is shown (selection never looks at test). "
-        "'best setting' lists only the hyperparameters that vary in the grid. grid min/max/std: "
-        "spread of the settings' scores (sample std).", ""])
+        table(head, rows, ["l"] * 5 + ["r", "r", "l"] + ["r"] * 5), "",
+        f"Per (model type, train set, eval set), runs read under selection `{grid[0].selection}`: a "
+        "setting's score is its runs' selection score (metric_for_best_model, "
+        f"{grid[0].selection_metric} here, on the validation splits the protocol chooses on) averaged "
+        f"over seeds (mean ± std, n); the best setting has the best score, and its {split} {metric} "
+        "(mean over the eval languages) is shown. 'best setting' lists only the hyperparameters that vary "
+        "in the grid. grid min/max/std: spread of the settings' scores (sample std).", ""])
 
 
 def curves_section(curves, digits=3):
@@ -142,8 +199,8 @@ def curves_section(curves, digits=3):
         out += [f"### {c.study} · {c.task}: {lang_label(c.train_langs)} → {c.eval_lang} "
                 f"({c.metric}, {c.split}, selection {c.selection})", "",
                 table(["train examples"] + list(c.lines), rows, ["r"] * (1 + len(c.lines))), ""]
-    out.append("Per training-set size (`train_samples`), the setting with the best mean eval-split "
-               "metric on that language; mean ± std over seeds (n). Figures below.")
+    out.append("Per training-set size (`train_samples`), the setting with the best mean selection score "
+               "(as in the transfer tables); mean ± std over seeds (n). Figures below.")
     return "\n".join(out + [""])
 
 
@@ -217,22 +274,46 @@ def superseded_section(report):
         "different inputs are never averaged).", "", table(head, rows), ""])
 
 
+def headline(report):
+    """The report's first sentences: which split the numbers come from, and which split chose the
+    epochs and settings behind them."""
+    chose = (f"Epochs were chosen under selection `{report.selection}` ({DESCRIPTIONS[report.selection]}) "
+             "and, where a cell has several hyperparameter settings, the setting too, by each run's "
+             "selection score (`metric_for_best_model` on the same validation splits).")
+    if report.split == "test":
+        return (f"**Numbers from the test split.** {chose} No number shown was chosen on the split it "
+                "comes from.")
+    why = (" (no run has a test split)" if report.split_chosen else "")
+    return (f"**Numbers from the eval split**{why}: the validation split, which also chose epochs. {chose} "
+            "Cells whose epoch or setting this split chose are marked ‡: optimistic, and never marked "
+            "significant. The test split is the headline wherever the database gives one.")
+
+
 def render_report(report, digits=3):
-    """The whole report as Markdown: header, transfer tables, grid summary, status, skipped files."""
+    """The whole report as Markdown: header, transfer tables with their upper bounds, grid summary,
+    status, skipped files."""
     out = ["# Results", "",
            f"{len(report.runs)} runs from {', '.join(f'`{d}`' for d in report.results_dirs) or '–'}"
-           f"; metric `{report.metric}`, split `{report.split}`.", ""]
+           f"; metric `{report.metric}`, split `{report.split}`, selection `{report.selection}`, "
+           f"correction `{report.correction}`.", ""]
+    if report.runs:
+        out += [headline(report), ""]
     out += [f"- {n}" for n in report.notes] + ([""] if report.notes else [])
     if not report.runs:
         out += ["No results.json found.", ""]
+    bounds = {(b.upper.study, b.upper.task): b for b in report.upper_bounds}
     for t in report.tables:
-        out.append(transfer_section(t, digits, report.resamples))
+        out.append(transfer_section(t, report.correction, digits, report.resamples))
+        if t.kind == HEADLINE and (t.study, t.task) in bounds:
+            out.append(upper_bound_section(bounds[(t.study, t.task)], digits))
     if report.curves:
         out.append(curves_section(report.curves, digits))
     if report.grid:
-        out.append(grid_section(report.grid, report.metric, digits))
+        out.append(grid_section(report.grid, report.metric, report.split, digits))
     if report.figures:
         out += ["## Figures", ""] + [f"- [{title}]({name})" for title, name in report.figures] + [""]
+    if report.latex:
+        out += ["LaTeX tables (booktabs, for `\\input`): " + ", ".join(f"`{f}`" for f in report.latex), ""]
     if report.provenance:
         out.append(provenance_section(report))
     if report.view is not None and report.view.superseded:

@@ -17,8 +17,8 @@ from matplotlib.patches import Rectangle
 
 from ..config.schema import higher_is_better
 from ..files import write_atomic
-from .tables import lang_label
-from .uncertainty import LEVEL, interval_at
+from .tables import HEADLINE, lang_label
+from .uncertainty import LEVEL, comparison_at
 
 DPI = 200                 # crisp in print at a column's width
 SEQUENTIAL = "viridis"    # perceptually uniform, colour-blind safe, greyscale-monotone
@@ -124,30 +124,36 @@ def _cell_text(cell, digits):
     return s.mean, f"{s.mean:.{digits}f}\n{spread}"
 
 
-def _difference_text(value, ci, digits):
-    """`+0.050 *` (the mark when the interval excludes 0) over `[+0.010, +0.090]`."""
+def _difference_text(value, c, digits):
+    """`+0.050 *` (the mark: significant after the correction) over `[+0.010, +0.090]`."""
     if value is None:
         return None
-    if ci is None or ci.low is None:
+    if c is None or c.low is None:
         return f"{value:+.{digits}f}"
-    mark = " *" if ci.excludes_zero else ""
-    return f"{value:+.{digits}f}{mark}\n[{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
+    value = c.difference
+    mark = " *" if c.marked else ""
+    return f"{value:+.{digits}f}{mark}\n[{c.low:+.{digits}f}, {c.high:+.{digits}f}]"
 
 
-def _figure_name(table, what):
-    """transfer__<study>__<task>[__<selection>]__<what>__<metric>__<split>.png: the selection
-    protocol appears when the (study, task) has runs of several."""
-    tag = [table.selection] if table.protocols > 1 else []
-    return safe_name("transfer", table.study, table.task, *tag, what, table.metric, table.split) + ".png"
+def _figure_name(table, what, prefix="transfer"):
+    """<prefix>__<study>__<task>[__<selection>]__<what>__<metric>__<split>.png: the protocol appears
+    for the tables of runs read under their own protocol (not the report's headline)."""
+    tag = [table.selection] if table.kind != HEADLINE else []
+    return safe_name(prefix, table.study, table.task, *tag, what, table.metric, table.split) + ".png"
+
+
+def _what(table):
+    what = f"{table.metric} ({table.split}"
+    if table.kind != HEADLINE:
+        what += f", selection {table.selection}"
+    return what + ")"
 
 
 def transfer_heatmaps(table, out_dir, digits=3):
     """Write one PNG per model type (one shared colour scale) and one per difference to the
     baseline, with the bootstrap intervals and marks. Returns [(title, file name)] in order."""
     rows = [lang_label(t) for t in table.train_sets]
-    what = f"{table.metric} ({table.split}" + (", chosen on eval)" if table.split == "test" else ")")
-    if table.protocols > 1:
-        what += f", selection {table.selection}"
+    what = _what(table)
     mats = {mt: [[_cell_text(c, digits) for c in row] for row in table.matrix(mt)]
             for mt in table.model_types}
     finite = [v for m in mats.values() for row in m for v, _ in row if v is not None]
@@ -165,17 +171,51 @@ def transfer_heatmaps(table, out_dir, digits=3):
     dmax = max([abs(v) for d in diffs.values() for row in d for v in row if v is not None] + [1e-3])
     for mt, d in diffs.items():
         title = f"{table.task}: {mt} - {table.baseline}"
-        cis = [[interval_at(table, mt, i, j) for j in range(len(row))] for i, row in enumerate(d)]
+        cis = [[comparison_at(table, mt, i, j) for j in range(len(row))] for i, row in enumerate(d)]
         fig = heatmap_figure(d, rows, table.eval_langs, title=title, diverging=True, vlim=dmax,
                              reverse=not higher_is_better(table.metric),
                              cbar_label=f"difference in {what}", cell_width=1.35,
                              texts=[[_difference_text(v, ci, digits) for v, ci in zip(row, crow)]
                                     for row, crow in zip(d, cis)],
-                             marks=[[ci is not None and ci.excludes_zero for ci in crow] for crow in cis],
-                             note=f"[ ]: {LEVEL}% paired-bootstrap interval; outlined and *: it excludes 0"
+                             marks=[[ci is not None and ci.marked for ci in crow] for crow in cis],
+                             note=f"[ ]: {LEVEL}% interval (seeds and test examples); outlined and *: "
+                                  "significant after the correction"
                              if any(ci is not None and ci.low is not None for crow in cis for ci in crow)
                              else None)
         name = _figure_name(table, f"{mt}-minus-{table.baseline}")
         save_png_atomic(fig, os.path.join(out_dir, name))
         written.append((f"{table.study} · {title} ({what})", name))
     return written
+
+
+def seed_figure(table, out_dir):
+    """Every seed's score as a dot, per cell (train set -> eval language) and model type, the mean
+    as a bar: how far apart the seeds are, next to the differences. Returns [(title, file name)]."""
+    cells = [(train, lang) for train in table.train_sets for lang in table.eval_langs
+             if any((mt, train, lang) in table.cells for mt in table.model_types)]
+    if not cells:
+        return []
+    fig = new_figure(1.6 + 0.55 * len(cells) * max(1, len(table.model_types)) / 2, 3.2)
+    ax = fig.add_subplot()
+    width = 0.8 / len(table.model_types)
+    for k, mt in enumerate(table.model_types):
+        colour = matplotlib.colormaps["tab10"](k)
+        for x, (train, lang) in enumerate(cells):
+            cell = table.cells.get((mt, train, lang))
+            values = [v for v in (o.value(lang, table.split, table.metric) for o in cell.outcomes)
+                      if v is not None] if cell else []
+            centre = x - 0.4 + width * (k + 0.5)
+            ax.scatter([centre] * len(values), values, s=12, color=colour, alpha=0.8,
+                       label=mt if x == 0 else None, zorder=3)
+            if values:
+                ax.hlines(sum(values) / len(values), centre - width / 2.5, centre + width / 2.5, color=colour)
+    ax.set_xticks(range(len(cells)), labels=[wrap(f"{lang_label(t)} → {e}", 0.9, 8) for t, e in cells],
+                  fontsize=8)
+    ax.set_ylabel(wrap(_what(table), 2.6, 9), fontsize=9)
+    ax.set_title(wrap(f"{table.task}: each seed's score (dots) and the mean (bar)", 4.0, 10), fontsize=10)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    name = _figure_name(table, "seeds", prefix="seeds")
+    save_png_atomic(fig, os.path.join(out_dir, name))
+    return [(f"{table.study} · {table.task}: seeds per cell ({_what(table)})", name)]

@@ -2,14 +2,18 @@
 tested against synthetic results with known values: transfer matrices, grid summaries, runs.csv.
 
 Statistics, stated once so the docs and the code agree:
+- Every table reads its runs under one selection protocol (config/selection.py): each run's
+  collect.Outcome, the epoch that protocol picks. The report's headline is the zero-shot protocol
+  "source"; the same runs under "target" give the upper bound beside it.
 - A *setting* is a run's hyperparameters without `seed` (plus its datasets and model type entry,
   as in the run id). Runs that differ only in the seed are replicates of one setting: a cell shows
   their mean, the sample standard deviation (ddof=1; none when n=1) and n.
 - Where one cell (model type, train set, eval language) has several settings (a grid), the cell shows
-  the setting with the highest mean *eval-split* metric on that eval language, whatever split is shown
-  (`--split test` shows the test metric of the setting chosen on eval: selection never looks at test).
-- One transfer table per (study, task, selection protocol): runs that chose their epoch differently
-  (hyperparameters.selection, config/selection.py) are never compared in one table.
+  the setting with the best mean *selection score*: each run's own score under the protocol (mean
+  metric_for_best_model over the validation splits that protocol chooses on). Under "source" an
+  A -> B cell's setting is chosen on A's labels only, whatever language or split is shown.
+- A cell is `on_shown_split` when the split shown chose its epoch or its setting (the eval split of a
+  language the protocol chooses on): such a number is optimistic, and carries no mark.
 """
 import csv
 import io
@@ -19,13 +23,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..config.schema import METRICS, higher_is_better
-from ..config.selection import selection_of
+from ..config.selection import UPPER_BOUND, monitored_languages
 from ..runs import canonical
 from .collect import SPLITS
 
 BASELINE_MODEL_TYPE = "normal"  # every other model type gets a "<type> - normal" difference block
 # Metric columns first in runs.csv, in this order; any other metric keys follow, sorted.
 KNOWN_METRICS = METRICS + ("majority_baseline", "n")
+HEADLINE, UPPER, OWN = "headline", "upper bound", "own protocol"  # TransferTable.kind
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -62,15 +67,22 @@ def lang_label(langs):
 @dataclass(frozen=True)
 class Cell:
     stat: object            # Stat of the shown split for the chosen setting; None if it has none
-    selected_by: Stat       # the eval-split Stat the setting was chosen by
+    score: object           # Stat of the chosen setting's selection scores (None: none recorded)
     n_settings: int         # how many settings competed for this cell
     hyperparameters: dict   # the chosen setting (without seed)
-    run_ids: tuple
+    outcomes: tuple         # collect.Outcome of each replicate, by run id
+    on_shown_split: bool = False  # the shown split chose the epoch or the setting
+
+    @property
+    def run_ids(self):
+        return tuple(o.run_id for o in self.outcomes)
 
 
 @dataclass
 class TransferTable:
-    """One (study, task): rows = training sets, columns = eval languages, one block per model type."""
+    """One (study, task, protocol): rows = training sets, columns = eval languages, one block per model
+    type, each run read under `selection` (kind: HEADLINE, UPPER beside it, or OWN for runs that
+    recorded only the protocol they were trained with)."""
     study: str
     task: str
     metric: str
@@ -79,10 +91,10 @@ class TransferTable:
     train_sets: list        # tuples of languages, row order
     eval_langs: list        # column order
     cells: dict             # (model_type, train_set, eval_lang) -> Cell
-    selection: str = "source"   # the runs' selection protocol (hyperparameters.selection)
-    protocols: int = 1          # how many protocols the (study, task) has: >1 names them apart
+    selection: str = "source"
+    kind: str = HEADLINE
     baseline: str = BASELINE_MODEL_TYPE  # difference blocks: every other model type minus this
-    intervals: dict = field(default_factory=dict)  # model type -> rows x columns of Interval|None
+    comparisons: dict = field(default_factory=dict)  # model type -> rows x columns of Comparison|None
 
     def matrix(self, model_type):
         """Rows x columns of Cell or None."""
@@ -91,17 +103,14 @@ class TransferTable:
     def differences(self, base=None):
         """{model_type: rows x columns of (mean(model_type) - mean(base)) or None} for every model
         type other than `base` (default: the table's baseline); empty when `base` has no runs. A
-        difference of means; its uncertainty is the paired bootstrap's (uncertainty.py)."""
+        difference of the cells' means; the comparisons (uncertainty.py) recompute it from the runs'
+        predictions, with its interval."""
         base = base or self.baseline
         if base not in self.model_types:
             return {}
-        out = {}
-        for mt in self.model_types:
-            if mt == base:
-                continue
-            out[mt] = [[_diff(a, b) for a, b in zip(row, brow)]
-                       for row, brow in zip(self.matrix(mt), self.matrix(base))]
-        return out
+        return {mt: [[_diff(a, b) for a, b in zip(row, brow)]
+                     for row, brow in zip(self.matrix(mt), self.matrix(base))]
+                for mt in self.model_types if mt != base}
 
 
 def _diff(a, b):
@@ -110,70 +119,70 @@ def _diff(a, b):
     return a.stat.mean - b.stat.mean
 
 
-def best_setting(candidates, metric):
-    """candidates: [(Stat on eval, setting key, runs)]. Best eval mean (highest; lowest for a loss);
-    ties -> more replicates, then the setting key, so the pick never depends on file order."""
-    sign = 1 if higher_is_better(metric) else -1
-    return max(candidates, key=lambda c: (sign * c[0].mean, c[0].n, c[1]))
+def selection_metric(outcomes):
+    """The metric_for_best_model the runs' selection scores are of (f1 when a file lacks it)."""
+    run = outcomes[0].run
+    return run.data.get("metric_for_best_model") or run.hyperparameters.get("metric_for_best_model") or "f1"
 
 
-def choose_setting(settings, lang, metric):
-    """settings: {setting key: runs}. -> (Stat on eval, number of settings with a value, runs) of
-    the best setting by the eval-split metric on `lang` (best_setting), or None when none has one."""
-    candidates = []
-    for skey, rs in settings.items():
-        sel = summarize(r.value(lang, "eval", metric) for r in rs)
-        if sel is not None:
-            candidates.append((sel, json.dumps(skey), rs))
-    if not candidates:
-        return None
-    sel, _, rs = best_setting(candidates, metric)
-    return sel, len(candidates), rs
+def choose_setting(settings):
+    """settings: {setting key: [Outcome]} -> (score Stat, number of settings, outcomes) of the setting
+    with the best mean selection score (highest; lowest for a loss); ties -> more replicates, then
+    the setting key, so the pick never depends on file order. A setting without scores ranks last."""
+    candidates = [(summarize(o.score for o in outs), json.dumps(key), outs) for key, outs in settings.items()]
+    sign = 1 if higher_is_better(selection_metric(candidates[0][2])) else -1
+    best = max(candidates, key=lambda c: (c[0] is not None, sign * c[0].mean if c[0] else 0,
+                                          c[0].n if c[0] else 0, c[1]))
+    return best[0], len(candidates), sorted(best[2], key=lambda o: o.run_id)
 
 
-def transfer_tables(runs, metric, split="eval"):
-    """One TransferTable per (study, task, selection protocol), sorted. A run trained on A+B and evaluated on A and B
-    fills both columns of its row."""
+def chosen_on_shown_split(protocol, split, train, evals, lang, n_settings):
+    """Whether the shown split of `lang` chose this cell's epoch or setting."""
+    if split != "eval" or lang not in monitored_languages(protocol, train, evals):
+        return False
+    return protocol != "last" or n_settings > 1   # "last" chooses no epoch, only a grid's setting
+
+
+def transfer_tables(runs, metric, split="test", protocol="source", kind=HEADLINE):
+    """One TransferTable per (study, task) of the runs that can be read under `protocol`, sorted. A
+    run trained on A+B and evaluated on A and B fills both columns of its row."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     by_task = defaultdict(list)
     for r in runs:
-        by_task[(r.study, r.task, selection_of(r.hyperparameters))].append(r)
-    protocols = defaultdict(int)
-    for study, task, _ in by_task:
-        protocols[(study, task)] += 1
+        o = r.outcome(protocol)
+        if o is not None:
+            by_task[(r.study, r.task)].append(o)
     tables = []
-    for (study, task, protocol), task_runs in sorted(by_task.items()):
-        # (model type, train set, eval lang) -> setting -> runs. The eval-language set is part of
-        # the setting: the best epoch is chosen on the mean over a run's eval languages.
+    for (study, task), outcomes in sorted(by_task.items()):
+        # (model type, train set, eval lang) -> setting -> outcomes. The eval-language set is part of
+        # the setting: a run's selection score is a mean over its languages.
         groups = defaultdict(lambda: defaultdict(list))
-        for r in task_runs:
-            for lang in r.eval_langs:
-                groups[(r.model_type, r.train_langs, lang)][(r.eval_langs, r.setting)].append(r)
-        cells = {}
-        for (mt, train, lang), settings in groups.items():
-            chosen = choose_setting(settings, lang, metric)
-            if chosen is None:
-                continue
-            sel, n_settings, rs = chosen
-            hp = {k: v for k, v in rs[0].hyperparameters.items() if k != "seed"}
-            cells[(mt, train, lang)] = Cell(summarize(r.value(lang, split, metric) for r in rs), sel,
-                                            n_settings, hp, tuple(sorted(r.run_id for r in rs)))
-        keys = cells.keys()
+        for o in outcomes:
+            for lang in o.eval_langs:
+                groups[(o.model_type, o.train_langs, lang)][(o.eval_langs, o.setting)].append(o)
+        cells = {key: _table_cell(key, settings, split, metric, protocol) for key, settings in groups.items()}
         tables.append(TransferTable(
             study, task, metric, split,
-            model_types=sorted({k[0] for k in keys}, key=model_type_order),
-            train_sets=sorted({k[1] for k in keys}, key=train_set_order),
-            eval_langs=sorted({k[2] for k in keys}), cells=cells, selection=protocol,
-            protocols=protocols[(study, task)]))
+            model_types=sorted({k[0] for k in cells}, key=model_type_order),
+            train_sets=sorted({k[1] for k in cells}, key=train_set_order),
+            eval_langs=sorted({k[2] for k in cells}), cells=cells, selection=protocol, kind=kind))
     return tables
+
+
+def _table_cell(key, settings, split, metric, protocol):
+    _, train, lang = key
+    score, n_settings, outs = choose_setting(settings)
+    hp = {k: v for k, v in outs[0].hyperparameters.items() if k != "seed"}
+    flagged = chosen_on_shown_split(protocol, split, train, outs[0].eval_langs, lang, n_settings)
+    return Cell(summarize(o.value(lang, split, metric) for o in outs), score, n_settings, hp,
+                tuple(outs), flagged)
 
 
 @dataclass(frozen=True)
 class GridRow:
-    """The grid of one (study, task, selection protocol, model type, train set, eval set): its best
-    setting by the eval metric (mean over the eval languages, mean over seeds) and how much the choice
-    matters. Runs that chose their epoch by different protocols are never compared."""
+    """The grid of one (study, task, model type, train set, eval set) under one protocol: its best
+    setting by the runs' selection scores (mean over seeds) and how much the choice matters."""
     study: str
     task: str
     selection: str
@@ -184,38 +193,39 @@ class GridRow:
     n_runs: int
     best: dict              # the chosen setting: hyperparameters without seed (+ datasets, model)
     varying: dict           # the hyperparameters that differ across the grid, as chosen
-    best_eval: Stat
-    best_test: object       # Stat, or None when the chosen setting has no test split
-    spread_min: float       # min / max / sample std of the settings' mean eval metric
-    spread_max: float
+    best_score: object      # Stat of the chosen setting's selection scores
+    best_shown: object      # Stat of its `metric` on the shown split (mean over the eval languages)
+    selection_metric: str   # what the scores are: metric_for_best_model
+    spread_min: object      # min / max / sample std of the settings' mean selection score
+    spread_max: object
     spread_std: object      # None with a single setting
 
 
-def grid_summary(runs, metric):
+def _mean_over_langs(outcome, split, metric):
+    vals = [outcome.value(lang, split, metric) for lang in outcome.eval_langs]
+    return None if any(v is None for v in vals) else statistics.fmean(vals)
+
+
+def grid_summary(runs, metric, split="test", protocol="source"):
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        key = (r.study, r.task, selection_of(r.hyperparameters), r.model_type, r.train_langs, r.eval_langs)
-        groups[key][r.setting].append(r)
+        o = r.outcome(protocol)
+        if o is not None:
+            groups[(r.study, r.task, r.model_type, r.train_langs, r.eval_langs)][r.setting].append(o)
     rows = []
-    for (study, task, protocol, mt, train, evals), settings in groups.items():
-        candidates = []
-        for skey, rs in settings.items():
-            sel = summarize(r.mean_value("eval", metric) for r in rs)
-            if sel is not None:
-                candidates.append((sel, skey, rs))
-        if not candidates:
-            continue
-        sel, skey, rs = best_setting(candidates, metric)
-        grid = [json.loads(c[1]) for c in candidates]
-        best = json.loads(skey)
+    for (study, task, mt, train, evals), settings in groups.items():
+        score, n_settings, outs = choose_setting(settings)
+        grid = [json.loads(k) for k in settings]
+        best = json.loads(outs[0].setting)
         varying = {k: best.get(k) for k in sorted(set().union(*grid))
                    if len({canonical(g.get(k)) for g in grid}) > 1}
-        means = [c[0].mean for c in candidates]
+        means = [s.mean for s in (summarize(o.score for o in v) for v in settings.values()) if s]
         rows.append(GridRow(
-            study, task, protocol, mt, train, evals, len(candidates), sum(len(c[2]) for c in candidates),
-            best, varying, sel, summarize(r.mean_value("test", metric) for r in rs),
-            min(means), max(means), statistics.stdev(means) if len(means) > 1 else None))
-    return sorted(rows, key=lambda g: (g.study, g.task, g.selection, model_type_order(g.model_type),
+            study, task, protocol, mt, train, evals, n_settings, sum(map(len, settings.values())),
+            best, varying, score, summarize(_mean_over_langs(o, split, metric) for o in outs),
+            selection_metric(outs), min(means, default=None), max(means, default=None),
+            statistics.stdev(means) if len(means) > 1 else None))
+    return sorted(rows, key=lambda g: (g.study, g.task, model_type_order(g.model_type),
                                        train_set_order(g.train_langs), g.eval_langs))
 
 
@@ -271,3 +281,27 @@ def csv_text(columns, rows):
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- upper bound
+
+@dataclass
+class UpperBound:
+    """The same runs (those that recorded every protocol's epoch) under the headline protocol and
+    under "target": the zero-shot numbers and their upper bound, cell by cell."""
+    zero_shot: TransferTable
+    upper: TransferTable
+
+    def gap(self, model_type, train, lang):
+        """(upper-bound Cell, zero-shot Cell, upper - zero-shot mean) of one cell; None parts when
+        missing."""
+        u, z = self.upper.cells.get((model_type, train, lang)), self.zero_shot.cells.get((model_type, train, lang))
+        return u, z, _diff(u, z)
+
+
+def upper_bounds(runs, metric, split, protocol, upper=UPPER_BOUND):
+    """An UpperBound per (study, task) of the runs readable under both `protocol` and `upper`."""
+    both = [r for r in runs if protocol in r.protocols() and upper in r.protocols()]
+    zero = {(t.study, t.task): t for t in transfer_tables(both, metric, split, protocol)}
+    return [UpperBound(zero[(t.study, t.task)], t)
+            for t in transfer_tables(both, metric, split, upper, kind=UPPER)]

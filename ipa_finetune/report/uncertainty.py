@@ -1,144 +1,204 @@
-"""Paired bootstrap confidence intervals for the report's difference cells: model type X minus a
-baseline B (e.g. ipa - normal) on the same train set, eval language and split.
+"""A difference cell's interval and p-value: model type X minus a baseline B (e.g. ipa - normal) on
+the same train set, eval language and split, from the runs' saved predictions.
 
-One cell, from the runs' saved predictions (ipa_finetune.predictions), R resamples:
+With k_X and k_B seeds, each run scored on the split (score x_s, b_t), the difference is
+d = mean(x) - mean(b), and its variance has two sources:
 
-    for r in 1..R:
-        draw n example indices with replacement: the SAME draw for X and for B (paired)
-        when a model type has k > 1 seeds, draw k of its seeds with replacement
-            (independently for X and B: their seeds are different runs)
-        d[r] = mean over X's drawn seeds of the metric on the drawn examples - the same for B
-    95% CI = the 2.5th and 97.5th percentiles of d
+    test sampling   V_boot: the variance of d over R paired bootstrap resamples of the examples,
+                    the seeds held fixed (the same draw for every run of both model types)
+    seeds           s_x^2 / k_X + s_b^2 / k_B  (sample variances of the seeds' scores), or, where
+                    the seeds are paired (the same seed and data order for X and B), s_D^2 / k of
+                    the per-seed differences D_s = x_s - b_s
 
-Why paired: both models answer the same test questions. Some examples are hard for every model;
-resampling them jointly keeps that shared difficulty out of the difference, so the interval
-measures how much the *difference* depends on which examples were drawn, and is much narrower
-than two independent intervals would be. Resampling seeds as well adds the run-to-run variation
-(initialisation, data order), the part a single run hides. A cell is marked when its interval
-excludes 0. The draws are vectorised: a resample is a vector of example counts, and
-each class's true/predicted/correct counts are one matrix product, so macro F1 over R resamples
-is a few array operations (sklearn's definition: mean over all classes, 0 where undefined).
+    SE = sqrt(V_boot + seed term); degrees of freedom by Welch-Satterthwaite (the bootstrap term
+    exact, the seed term counted pessimistically: PESSIMISM), so that the test holds its level when
+    the seed variance is estimated from few seeds; 95% interval d +- t(df) SE; two-sided
+    p = 2 P(T_df > |d| / SE).
+
+With fewer than 2 seeds on a side the seed term cannot be estimated: the interval counts test
+sampling only (normal quantile), it has no p-value and the cell gets no mark. Paired resampling keeps
+the examples' shared difficulty out of the difference; the seed term adds the run-to-run variation
+(initialisation, data order) that one run hides. bench/bench_statistics.py checks the calibration.
 """
 import dataclasses
-import functools
+import json
+import math
 import os
 import zlib
 
 import numpy as np
+from scipy import stats as scipy_stats
 
-from ..predictions import read_predictions
+from ..inputs.fingerprint import identity, short
+from ..runs import canonical
+from .resampling import read_statistics, resampled_scores
 
-RESAMPLES = 2000   # at least 1,000; 2,000 keeps the 2.5/97.5 percentiles stable to about 0.002
+RESAMPLES = 2000    # the bootstrap variance to about 3% (its relative SE is sqrt(2 / R))
 BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same interval
-CHUNK = 250        # resamples per matrix product, bounding memory at CHUNK x n counts
 LEVEL = 95
-PROB_FLOOR = 5e-7  # probabilities are saved to 6 decimals: a 0 there is below 5e-7 (log-loss)
+ALPHA = 0.05        # two-sided, per comparison; corrected within families (multiplicity.py)
+POWER = 0.8         # for the smallest detectable difference
+# {fewest seed df: factor on the seed variance in the Satterthwaite df}: about the smallest that kept
+# a test at Holm's first level (0.05 / 6) at or below it for every share of seed variance; 2 seeds (1
+# df): the seeds' own df, however small their share (docs/statistics.md#intervals)
+PESSIMISM = {1: math.inf, 2: 8, None: 4}
+SEEDS_AND_EXAMPLES, TEST_ONLY = "seeds and test examples", "test sampling only"
 
 
 @dataclasses.dataclass(frozen=True)
-class Interval:
-    """A difference cell's bootstrap interval, or why it has none (low/high None, reason set)."""
-    low: float | None
-    high: float | None
+class Comparison:
+    """One difference cell: the statistic, its interval and p-value, or why there is none (reason).
+    multiplicity.py fills p_adjusted, q and marked."""
+    difference: float | None = None
+    low: float | None = None
+    high: float | None = None
+    se: float | None = None
+    df: float | None = None
+    p: float | None = None                  # two-sided, per comparison; None: no test
+    scope: str | None = None                # SEEDS_AND_EXAMPLES or TEST_ONLY
+    paired: bool = False                    # seeds paired across the two model types
+    x_scores: tuple = ()                    # ((seed, score), ...) of X's runs
+    b_scores: tuple = ()
+    mde: float | None = None                # smallest difference detected with POWER at ALPHA
     n_examples: int = 0
     resamples: int = 0
-    reason: str | None = None
+    reason: str | None = None               # why no interval
+    on_shown_split: bool = False            # the split shown chose an epoch or setting: no mark
+    p_adjusted: float | None = None
+    q: float | None = None                  # Benjamini-Hochberg over the whole report
+    marked: bool = False
 
     @property
     def excludes_zero(self):
         return self.low is not None and (self.low > 0 or self.high < 0)
 
-
-class NoPredictions(Exception):
-    """A run's predictions for a language and split cannot be used; the message says why."""
-
-
-# ----------------------------------------------------------------------------- metrics, vectorised
-
-def example_columns(labels, preds, probs, metric):
-    """Per-example columns whose count-weighted sums make the metric: (n, 3 x classes) one-hots of
-    gold label, prediction and hit for the classification metrics, (n, 1) log-loss for loss."""
-    n = len(labels)
-    if metric == "loss":
-        return -np.log(np.clip(probs[np.arange(n), labels], PROB_FLOOR, None))[:, None]
-    gold, guess = np.eye(probs.shape[1])[labels], np.eye(probs.shape[1])[preds]
-    return np.hstack([gold, guess, gold * guess])
+    @property
+    def testable(self):
+        """Whether the cell may carry a mark: a p-value, and no selection on the shown split."""
+        return self.p is not None and not self.on_shown_split
 
 
-def metric_from_sums(sums, n, metric):
-    """The metric of each resample from its column sums (R, columns): accuracy, macro precision /
-    recall / F1 over all classes (0 where a class has no prediction or no gold example, as
-    sklearn's zero_division=0), or the mean log-loss."""
-    if metric == "loss":
-        return sums[:, 0] / n
-    true, pred, hit = np.split(sums, 3, axis=1)  # (R, classes) each
-    if metric == "accuracy":
-        return hit.sum(axis=1) / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_class = {"precision": hit / pred, "recall": hit / true, "f1": 2 * hit / (pred + true)}[metric]
-    return np.nan_to_num(per_class, nan=0.0, posinf=0.0).mean(axis=1)
+def _t(q, df):
+    return float(scipy_stats.norm.ppf(q) if math.isinf(df) else scipy_stats.t.ppf(q, df))
 
 
-BOOTSTRAP_METRICS = ("accuracy", "precision", "recall", "f1", "loss")
+def _welch(v_boot, parts):
+    """(SE, df) of V_boot plus the seed variance parts [(variance, its degrees of freedom)]. df:
+    Welch-Satterthwaite with the bootstrap term as exact and the seed term at PESSIMISM times its
+    estimate, in the df only (SE keeps the estimate). The plain plug-in let a seed variance that came
+    out small from 3 seeds push df towards the normal's: 7.6% of null cells marked at seed SD 0.044
+    and 12.5% of null families after Holm (bench/bench_statistics.py); docs/statistics.md."""
+    seeds = sum(v for v, _ in parts)
+    m = PESSIMISM.get(min(d for _, d in parts), PESSIMISM[None])
+    denominator = sum(v * v / d for v, d in parts)          # df below divided through by m^2
+    df = (v_boot / m + seeds) ** 2 / denominator if denominator > 0 else math.inf
+    return math.sqrt(v_boot + seeds), df
 
 
-def _seed_means(per_run, rng):
-    """(R,) mean over seeds drawn with replacement for each resample; per_run is (k, R)."""
-    k, resamples = per_run.shape
-    if k == 1:
-        return per_run[0]
-    drawn = rng.integers(0, k, size=(resamples, k))
-    return np.take_along_axis(per_run.T, drawn, axis=1).mean(axis=1)
+def compare(xs, bs, metric, *, pairs=None, resamples=RESAMPLES, seed=BOOTSTRAP_SEED):
+    """The Comparison of mean(X) - mean(B) from statistics objects (resampling.py), one per seed, all
+    on the same examples. pairs: [(i, j)] pairing xs[i] with bs[j] (same seed and data order), or
+    None: independent seeds."""
+    x = np.array([s.scores()[metric] for s in xs])
+    b = np.array([s.scores()[metric] for s in bs])
+    boot = resampled_scores(list(xs) + list(bs), metric, resamples, seed)       # (k_X + k_B, R)
+    diffs = boot[:len(xs)].mean(axis=0) - boot[len(xs):].mean(axis=0)             # (R,)
+    v_boot = float(diffs.var(ddof=1))
+    d = float(x.mean() - b.mean())
+    base = dict(difference=d, n_examples=len(xs[0]), resamples=resamples)
+    if len(xs) < 2 or len(bs) < 2:
+        half = _t(1 - ALPHA / 2, math.inf) * math.sqrt(v_boot)
+        return Comparison(low=d - half, high=d + half, se=math.sqrt(v_boot), df=math.inf,
+                          scope=TEST_ONLY, **base)
+    if pairs:
+        diff = np.array([x[i] - b[j] for i, j in pairs])
+        parts = [(float(diff.var(ddof=1)) / len(diff), len(diff) - 1)]
+    else:
+        parts = [(float(x.var(ddof=1)) / len(x), len(x) - 1), (float(b.var(ddof=1)) / len(b), len(b) - 1)]
+    se, df = _welch(v_boot, parts)
+    half = _t(1 - ALPHA / 2, df) * se
+    p = float(2 * (scipy_stats.norm.sf(abs(d) / se) if math.isinf(df) else scipy_stats.t.sf(abs(d) / se, df))) \
+        if se > 0 else (1.0 if d == 0 else 0.0)
+    mde = (_t(1 - ALPHA / 2, df) + _t(POWER, df)) * se
+    return Comparison(low=d - half, high=d + half, se=se, df=df, p=p, scope=SEEDS_AND_EXAMPLES,
+                      paired=bool(pairs), mde=mde, **base)
 
 
-def example_counts(rng, n, resamples):
-    """(resamples, n) float counts: how often each of n examples is drawn in each resample of n
-    draws with replacement (a bincount of the drawn indices: faster than a multinomial)."""
-    drawn = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
-    return np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+# ----------------------------------------------------------------------------- runs -> comparison
+
+class Refused(Exception):
+    """The runs of a cell cannot be compared; the message says why (the cell's note)."""
 
 
-def paired_bootstrap(x_runs, b_runs, metric, resamples=RESAMPLES, seed=BOOTSTRAP_SEED):
-    """The bootstrap distribution (R,) of mean(X) - mean(B). x_runs, b_runs: lists of (labels,
-    preds, probs), one per seed, all on the same examples (the caller checks)."""
-    n = len(x_runs[0][0])
-    rng = np.random.default_rng(seed)
-    x_cols = [example_columns(*run, metric) for run in x_runs]
-    b_cols = [example_columns(*run, metric) for run in b_runs]
-    x_metric, b_metric = [], []
-    for start in range(0, resamples, CHUNK):
-        counts = example_counts(rng, n, min(CHUNK, resamples - start))
-        x_metric.append([metric_from_sums(counts @ cols, n, metric) for cols in x_cols])
-        b_metric.append([metric_from_sums(counts @ cols, n, metric) for cols in b_cols])
-    x_all, b_all = np.concatenate(x_metric, axis=1), np.concatenate(b_metric, axis=1)
-    return _seed_means(x_all, rng) - _seed_means(b_all, rng)
+def _split_data(outcome, lang, role):
+    """The recorded fingerprint of `lang`'s `role` split (eval/test) that the run read, or None."""
+    entry = ((outcome.run.data.get("inputs") or {}).get("datasets") or {}).get(lang) or {}
+    names, data = entry.get("splits") or [], entry.get("data") or {}
+    index = {"train": 0, "eval": 1, "test": 2}[role]
+    name = names[index] if len(names) > index else None
+    return canonical(identity(data[name])) if name in data else None
 
 
-def interval(diffs, n_examples, level=LEVEL):
-    low, high = np.percentile(diffs, [(100 - level) / 2, 100 - (100 - level) / 2])
-    return Interval(float(low), float(high), n_examples, len(diffs))
-
-
-# ----------------------------------------------------------------------------- runs -> interval
-
-@functools.lru_cache(maxsize=4096)
-def _read(path):
-    return read_predictions(path)
-
-
-def run_predictions(run, lang, split):
-    """(labels, preds, probs) of a run's predictions file; NoPredictions saying why not."""
-    rel = ((run.data.get("predictions") or {}).get(lang) or {}).get(split)
+def _statistics(outcome, lang, split):
+    """(statistics, gold) of one run's predictions; Refused saying why not."""
+    rel = (outcome.predictions.get(lang) or {}).get(split)
     if not rel:  # the same words for every such run: the report lists the cells once per reason
-        raise NoPredictions(f"a run saved no {split} predictions (results.json written before "
-                            "predictions were saved, or a dataset without that split)")
-    path = os.path.join(os.path.dirname(run.path), rel)
+        raise Refused(f"a run saved no {split} predictions (results.json written before predictions "
+                      "were saved, or a dataset without that split)")
+    path = os.path.join(os.path.dirname(outcome.run.path), rel)
+    entry = ((outcome.run.data.get("inputs") or {}).get("datasets") or {}).get(lang) or {}
     try:
-        return _read(path)
+        return read_statistics(path, entry.get("task_type") or "classification")
     except FileNotFoundError:
-        raise NoPredictions(f"predictions file {path} is missing") from None
+        raise Refused(f"predictions file {path} is missing") from None
     except (OSError, ValueError, EOFError) as e:
-        raise NoPredictions(f"predictions file {path} cannot be read: {e}") from None
+        raise Refused(f"predictions file {path} cannot be read: {e}") from None
+
+
+def same_examples(outcomes, lang, split):
+    """Refused unless every run read the same data for this split (its recorded fingerprint:
+    results.json inputs) and has the same gold answers row by row; -> [statistics] in order."""
+    prints = {_split_data(o, lang, split) for o in outcomes} - {None}
+    if len(prints) > 1:
+        digests = sorted(_digest(p) for p in prints)
+        raise Refused(f"the runs read different {lang} {split} data (fingerprints "
+                      f"{', '.join(digests)}): not the same examples, so no paired comparison")
+    read = [_statistics(o, lang, split) for o in outcomes]
+    gold = read[0][1]
+    if len(gold) == 0:
+        raise Refused(f"no {split} examples for {lang}")
+    for _, other in read[1:]:
+        if len(other) != len(gold) or not np.array_equal(other, gold):
+            raise Refused(f"the runs' {split} predictions for {lang} are not of the same examples "
+                          f"({len(other)} vs {len(gold)} rows, or other gold answers)")
+    return [s for s, _ in read]
+
+
+def _digest(fingerprint):
+    """The short sha256 (or datasets fingerprint) of a recorded split fingerprint."""
+    found = json.loads(fingerprint)
+    return short(found.get("sha256") or found.get("fingerprint") or fingerprint) \
+        if isinstance(found, dict) else short(fingerprint)
+
+
+def _order_key(outcome):
+    """What fixes a run's data order: its seed, the train splits it read (by content), and the
+    hyperparameters that cut or batch them."""
+    hp = outcome.hyperparameters
+    train = [_split_data(outcome, lang, "train") for lang in outcome.train_langs]
+    return canonical([outcome.seed, train, *(hp.get(k) for k in (
+        "train_samples", "batch_size", "gradient_accumulation_steps", "epochs", "max_steps"))])
+
+
+def seed_pairs(xs, bs):
+    """[(i, j)] pairing X's and B's runs one to one by seed and data order (recorded train data
+    fingerprints required), or None when they cannot all be paired."""
+    if len(xs) != len(bs) or any(_split_data(o, lang, "train") is None for o in list(xs) + list(bs)
+                                 for lang in o.train_langs):
+        return None
+    keys = {_order_key(o): j for j, o in enumerate(bs)}
+    pairs = [(i, keys.get(_order_key(o))) for i, o in enumerate(xs)]
+    return pairs if all(j is not None for _, j in pairs) and len(keys) == len(bs) else None
 
 
 def _cell_seed(key):
@@ -146,86 +206,47 @@ def _cell_seed(key):
     return [BOOTSTRAP_SEED, zlib.crc32(repr(key).encode("utf-8"))]
 
 
-def cell_interval(x_runs, b_runs, lang, split, metric, resamples=RESAMPLES, key=None):
-    """The Interval of mean(X) - mean(B) for one cell from its runs (collect.Run lists)."""
-    if metric not in BOOTSTRAP_METRICS:
-        return Interval(None, None, reason=f"no interval for {metric}: the bootstrap covers "
-                                           f"{', '.join(BOOTSTRAP_METRICS)}")
+def cell_comparison(x_outcomes, b_outcomes, lang, split, metric, resamples=RESAMPLES, key=None):
+    """The Comparison of one cell from its runs (collect.Outcome lists), or one with a reason."""
     try:
-        xs = [run_predictions(r, lang, split) for r in x_runs]
-        bs = [run_predictions(r, lang, split) for r in b_runs]
-    except NoPredictions as e:
-        return Interval(None, None, reason=str(e))
-    gold = xs[0][0]
-    if len(gold) == 0:
-        return Interval(None, None, reason=f"no {split} examples for {lang}")
-    for labels, _, probs in xs + bs:
-        if len(labels) != len(gold) or not np.array_equal(labels, gold):
-            return Interval(None, None, reason=f"the runs' {split} predictions for {lang} are not of "
-                                               f"the same examples ({len(labels)} vs {len(gold)} "
-                                               "rows, or other gold labels)")
-        if probs.shape[1] != xs[0][2].shape[1]:
-            return Interval(None, None, reason="the runs' predictions have different class counts")
-    diffs = paired_bootstrap(xs, bs, metric, resamples, _cell_seed(key))
-    return interval(diffs, len(gold))
+        stats = same_examples(list(x_outcomes) + list(b_outcomes), lang, split)
+    except Refused as e:
+        return Comparison(reason=str(e))
+    xs, bs = stats[:len(x_outcomes)], stats[len(x_outcomes):]
+    if metric not in xs[0].scores():
+        return Comparison(reason=f"no interval for {metric}: the predictions give "
+                                 f"{', '.join(xs[0].scores())}")
+    c = compare(xs, bs, metric, pairs=seed_pairs(x_outcomes, b_outcomes), resamples=resamples,
+                seed=_cell_seed(key))
+    return dataclasses.replace(c, x_scores=_seed_scores(x_outcomes, xs, metric),
+                               b_scores=_seed_scores(b_outcomes, bs, metric))
 
 
-def difference_intervals(tables, runs, resamples=RESAMPLES):
-    """Fill each TransferTable's `intervals`: {model type: rows x columns of Interval, or None where
-    the difference has no value}, for every difference block (model type minus table.baseline)."""
+def _seed_scores(outcomes, stats, metric):
+    """((seed, score), ...) of the runs, from their predictions: the numbers the interval is of."""
+    return tuple((o.seed, s.scores()[metric]) for o, s in zip(outcomes, stats))
+
+
+def difference_comparisons(tables, resamples=RESAMPLES):
+    """Fill each TransferTable's `comparisons`: {model type: rows x columns of Comparison, or None
+    where the difference has no value}, for every difference block (model type minus the baseline)."""
     from tqdm import tqdm
 
-    by_id = {r.run_id: r for r in runs}
     work = []
     for t in tables:
         for mt, diff in t.differences().items():
-            t.intervals[mt] = [[None] * len(t.eval_langs) for _ in t.train_sets]
-            work += [(t, mt, i, j) for i, row in enumerate(diff) for j, v in enumerate(row)
-                     if v is not None]
+            t.comparisons[mt] = [[None] * len(t.eval_langs) for _ in t.train_sets]
+            work += [(t, mt, i, j) for i, row in enumerate(diff) for j, v in enumerate(row) if v is not None]
     for t, mt, i, j in tqdm(work, desc="bootstrap", unit="cell", leave=False, disable=None):
         train, lang = t.train_sets[i], t.eval_langs[j]
         x, b = t.cells[(mt, train, lang)], t.cells[(t.baseline, train, lang)]
         key = (t.study, t.task, t.selection, mt, t.baseline, train, lang, t.split, t.metric)
-        t.intervals[mt][i][j] = cell_interval([by_id[r] for r in x.run_ids], [by_id[r] for r in b.run_ids],
-                                              lang, t.split, t.metric, resamples, key)
+        c = cell_comparison(x.outcomes, b.outcomes, lang, t.split, t.metric, resamples, key)
+        t.comparisons[mt][i][j] = dataclasses.replace(c, on_shown_split=x.on_shown_split or b.on_shown_split)
     return tables
 
 
-# ----------------------------------------------------------------------------- differences.csv
-
-DIFFERENCE_COLUMNS = (
-    "study", "task", "selection", "model_type", "baseline", "train_langs", "eval_lang", "split",
-    "metric", "mean", "std", "n", "baseline_mean", "baseline_std", "baseline_n", "difference",
-    "ci_low", "ci_high", "excludes_zero", "n_examples", "resamples", "note")
-
-
-def difference_rows(tables):
-    """(columns, rows) of differences.csv: one row per difference cell with a value."""
-    rows = []
-    for t in tables:
-        for mt, diff in t.differences().items():
-            for i, train in enumerate(t.train_sets):
-                for j, lang in enumerate(t.eval_langs):
-                    if diff[i][j] is not None:
-                        rows.append(_difference_row(t, mt, train, lang, diff[i][j],
-                                                    interval_at(t, mt, i, j)))
-    return list(DIFFERENCE_COLUMNS), rows
-
-
-def interval_at(table, model_type, i, j):
-    """The Interval of a difference cell (row i, column j), or None when none was computed."""
-    block = table.intervals.get(model_type)
+def comparison_at(table, model_type, i, j):
+    """The Comparison of a difference cell (row i, column j), or None when none was computed."""
+    block = table.comparisons.get(model_type)
     return block[i][j] if block else None
-
-
-def _difference_row(t, mt, train, lang, value, ci):
-    x, b = t.cells[(mt, train, lang)].stat, t.cells[(t.baseline, train, lang)].stat
-    ci = ci or Interval(None, None, reason="no interval computed")
-    return {"study": t.study, "task": t.task, "selection": t.selection, "model_type": mt,
-            "baseline": t.baseline, "train_langs": "+".join(train), "eval_lang": lang,
-            "split": t.split, "metric": t.metric, "mean": x.mean, "std": x.std, "n": x.n,
-            "baseline_mean": b.mean, "baseline_std": b.std, "baseline_n": b.n, "difference": value,
-            "ci_low": ci.low, "ci_high": ci.high,
-            "excludes_zero": None if ci.low is None else ci.excludes_zero,
-            "n_examples": ci.n_examples or None, "resamples": ci.resamples or None,
-            "note": ci.reason or ""}

@@ -13,7 +13,6 @@ import shutil
 
 from .. import predictions, runs
 from ..config.seeds import check_seeds, replicate_seeds, with_seed
-from ..config.selection import selection_of
 from ..errors import ConfigError
 from ..inputs.fingerprint import run_inputs, short
 from ..inputs import preflight
@@ -112,7 +111,7 @@ def check_inputs(plans):
         key = runs.canonical({k: v for k, v in p.cfg.items() if k != "hyperparameters"})
         by_inputs.setdefault(key, []).append(p)
     problems = [problem for group in by_inputs.values() for problem in preflight.check_runs(group[0].study, [
-        (p.model_type, p.train_langs, p.eval_langs, selection_of(p.study.hyperparameters)) for p in group])]
+        (p.model_type, p.train_langs, p.eval_langs) for p in group])]
     preflight.raise_problems(problems, "nothing was trained")
 
 

@@ -6,15 +6,15 @@
 Order of work, so that bad input fails before the first step and killed work is never lost:
 1. check the checkpoint file, tokenizer, every dataset split, column and label, and the model itself;
 2. tokenize (a cached `map`: jobs of a grid and resumed jobs reuse it);
-3. train, evaluating the validation split of each monitored language every epoch (the train
-   languages under selection "source" and "last", the eval languages under "target": selection.py)
-   and saving a checkpoint in <run_dir>/checkpoints; SIGTERM or SIGUSR1 (Slurm's warning before a
+3. train, evaluating the validation split of every train and eval language and predicting the eval
+   languages' test splits every epoch (what each selection protocol needs: epochs.py; the run's own
+   protocol, selection.py, chooses the epoch it keeps) and saving a checkpoint in <run_dir>/checkpoints; SIGTERM or SIGUSR1 (Slurm's warning before a
    kill) saves a checkpoint at the current step and raises Interrupted; a re-run with the same
    arguments resumes from the last complete checkpoint;
-4. with the kept model (the best epoch by the mean of metric_for_best_model over the monitored
+4. with the kept model (the best epoch by the mean of metric_for_best_model over the protocol's
    languages, or the last epoch): evaluate each eval language's eval and test splits, write their
-   predictions, save the model to <run_dir>/best_model, write results.json (atomically, the done
-   marker), delete the checkpoints.
+   predictions, save the model to <run_dir>/best_model, keep the per-epoch predictions of the epochs
+   some protocol picks, write results.json (atomically, the done marker), delete the checkpoints.
 """
 import logging
 import os
@@ -32,7 +32,7 @@ from ..inputs.splits import roles_of
 from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
 from ..predictions import write_predictions
 from .. import runs
-from . import data, experiment, loaded
+from . import data, epochs, experiment, loaded
 from . import results as records
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
@@ -109,7 +109,7 @@ def device_name():
 
 
 def _monitored(plan):
-    """The languages whose eval split is evaluated after each epoch (config/selection.py)."""
+    """The languages whose validation splits choose the kept epoch (config/selection.py)."""
     hp = plan.cfg["hyperparameters"]
     return selection.monitored_languages(selection.selection_of(hp), plan.train_langs, plan.eval_langs)
 
@@ -171,9 +171,8 @@ def prepare(plan):
     cache_dir = study.cfg["paths"]["hf_cache"]
     _check_wandb(study.cfg)
     columns = plan.model.features_key  # whose train_features the model reads (model type or features_of)
-    protocol = selection.selection_of(hp)
-    raw = {lang: _splits(plan, specs[lang], columns, roles_of(lang, plan.train_langs, plan.eval_langs,
-                                                               protocol)) for lang in langs}
+    raw = {lang: _splits(plan, specs[lang], columns, roles_of(lang, plan.train_langs, plan.eval_langs))
+           for lang in langs}
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first])
     model = _classifier(plan, checkpoint, tokenizer, names, num_labels)
@@ -194,9 +193,12 @@ def prepare(plan):
     return types.SimpleNamespace(
         tokenizer=tokenizer, model=model, num_labels=num_labels, max_length=max_length, train=train,
         eval={lang: encoded[lang]["eval"] for lang in plan.eval_langs},
-        monitor={lang: encoded[lang]["eval"] for lang in _monitored(plan)},
-        eval_split_names={lang: raw[lang]["eval"][0] for lang in langs if "eval" in raw[lang]},
-        test={lang: encoded[lang]["test"] for lang in plan.eval_langs if "test" in encoded[lang]})
+        test={lang: encoded[lang]["test"] for lang in plan.eval_langs if "test" in encoded[lang]},
+        monitor={lang: epochs.by_length(encoded[lang]["eval"]) for lang in langs},
+        monitor_test={lang: epochs.by_length(encoded[lang]["test"]) for lang in plan.eval_langs
+                      if "test" in encoded[lang]},
+        choosing=_monitored(plan),
+        eval_split_names={lang: raw[lang]["eval"][0] for lang in langs if "eval" in raw[lang]})
 
 
 def run(plan, cpus, save_model=True, fresh=False):
@@ -221,7 +223,7 @@ def run(plan, cpus, save_model=True, fresh=False):
         if fresh:
             log.info("--force: removing earlier results, best model and checkpoints of this run")
             experiment.start_fresh(plan)
-        trainer = build_trainer(plan, prep, cpus)
+        trainer = build_trainer(plan, prep, cpus, epochs.Recorder(plan.run_dir, plan.eval_langs))
         resume = last_complete_checkpoint(plan.checkpoints_dir)
         if resume:
             log.info("resuming from checkpoint %s", resume)
@@ -273,6 +275,21 @@ def _kept_record(plan, history, trainer):
     return history[-1] if history else None
 
 
+def _per_epoch(plan, trainer, metric, kept):
+    """results.json's "epochs", "selection_epochs" and "epoch_predictions" (epochs.py): every
+    protocol's epoch, from this one run; the predictions of epochs that none picks are removed."""
+    found = epochs.epoch_records(trainer.state.log_history,
+                                 selection.evaluated_languages(plan.train_langs, plan.eval_langs))
+    picks = selection.pick_epochs(found, plan.train_langs, plan.eval_langs, metric)
+    for pick in picks.values():
+        pick["epoch"] = epochs.epoch_number(float(pick["epoch"]))
+    own = picks.get(selection.selection_of(plan.cfg["hyperparameters"]))
+    if kept and own and own["epoch"] != kept["epoch"]:  # the Trainer and selection.py disagree
+        log.warning("the Trainer kept epoch %s, the protocol's records pick %s", kept["epoch"], own["epoch"])
+    return {"epochs": found, "selection_epochs": picks,
+            "epoch_predictions": epochs.keep_picked(plan.run_dir, picks)}
+
+
 def finish(plan, trainer, prep, output, started, save_model):
     hp = plan.cfg["hyperparameters"]
     metric = hp["metric_for_best_model"]
@@ -294,7 +311,8 @@ def finish(plan, trainer, prep, output, started, save_model):
         train_speed=output.metrics.get("train_samples_per_second"), wall_time=time.time() - started,
         device=device_name(), best_model_dir=best_dir, predictions=predictions,
         selected_on=selection.selected_on(protocol, {lang: prep.eval_split_names[lang]
-                                                     for lang in monitored}))
+                                                     for lang in monitored}),
+        per_epoch=_per_epoch(plan, trainer, metric, best))
     write_json_atomic(plan.results_file, results)
     shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
     log.info("results written to %s", plan.results_file)

@@ -8,12 +8,8 @@ from .. import runs
 from ..provenance import provenance
 from ..config.schema import METRICS
 from ..config.selection import selection_of
+from .epochs import epoch_number
 from .metrics import MEAN
-
-
-def _epoch(value):
-    """Trainer epochs are floats (1.0, 2.0, or 0.4 when --max-steps stops mid-epoch)."""
-    return int(round(value)) if abs(value - round(value)) < 1e-6 else round(value, 3)
 
 
 def history(log_history, eval_langs, metric):
@@ -30,7 +26,7 @@ def history(log_history, eval_langs, metric):
     records = []
     for entry in log_history:
         if mean_key in entry:
-            records.append({"epoch": _epoch(entry["epoch"]), "step": entry["step"],
+            records.append({"epoch": epoch_number(entry["epoch"]), "step": entry["step"],
                             "score": entry[mean_key], "languages": sorted(eval_langs),
                             "metrics": by_step.get(entry["step"], {})})
     return records
@@ -45,9 +41,10 @@ def best_record(records, best_step):
 
 
 def build_results(plan, *, metrics, records, best, train_examples, train_speed, wall_time, device,
-                  best_model_dir, finished_at=None, predictions=None, selected_on=None):
+                  best_model_dir, finished_at=None, predictions=None, selected_on=None, per_epoch=None):
     """The results.json record. best: the kept epoch's history record; predictions: {lang: {split:
-    file relative to the run dir}}; selected_on: {lang: split} that chose the epoch (None: none did)."""
+    file relative to the run dir}}; selected_on: {lang: split} that chose the epoch (None: none did);
+    per_epoch: "epochs", "selection_epochs" and "epoch_predictions" (epochs.py)."""
     cfg = plan.cfg
     hp = cfg["hyperparameters"]
     used = sorted(set(plan.train_langs) | set(plan.eval_langs))
@@ -70,6 +67,7 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
         "metrics": metrics,
         "predictions": predictions or {},
         "history": [{k: r[k] for k in ("epoch", "score", "languages", "metrics")} for r in records],
+        **(per_epoch or {}),
         "train_examples": train_examples,
         "train_examples_per_second": train_speed,
         "wall_time_seconds": round(wall_time, 2),

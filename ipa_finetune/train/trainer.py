@@ -14,9 +14,10 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from ..config.schema import METRICS, higher_is_better
-from ..config.selection import keeps_best, selection_of
+from ..config.schema import higher_is_better
+from ..config.selection import epoch_score, keeps_best, selection_of
 from .data import collator
+from .epochs import SPEED, metric_items, restore
 from .metrics import MEAN, classification_metrics
 
 log = logging.getLogger("ipa_finetune")
@@ -25,30 +26,60 @@ file_log = logging.getLogger("ipa_finetune.file")
 
 
 class MultiLanguageTrainer(Trainer):
-    """Evaluates every monitored language (eval_dataset = {language: Dataset}: the languages that
-    choose the epoch, config/selection.py) and adds the mean of each metric over languages as
-    `eval__mean_<metric>`, which metric_for_best_model names: the Trainer's best-checkpoint logic
-    then picks the epoch that is best on average, and it survives a resume (best_metric and
-    best_global_step live in the checkpoint's trainer_state.json)."""
+    """Evaluates every language of the run after each epoch (eval_dataset = {language: Dataset}, each
+    sorted by length: epochs.by_length) and adds the mean of each metric over the languages that
+    choose the epoch (`choosing`, config/selection.py) as `eval__mean_<metric>`, which
+    metric_for_best_model names: the Trainer's best-checkpoint logic then picks the epoch that is
+    best on average, and it survives a resume (best_metric and best_global_step live in the
+    checkpoint's trainer_state.json). It also predicts the eval languages' test splits (`test_sets`)
+    and logs their metrics as `test_<lang>_<metric>`, and hands every language's outputs, in the
+    split's order, to `recorder` (epochs.Recorder): what each protocol needs, from one run."""
+    choosing = ()    # languages whose mean chooses the epoch
+    test_sets = {}   # eval language -> its test split, sorted by length
+    orders = {}      # (language, split) -> epochs.by_length order of the sets above
+    recorder = None  # epochs.Recorder, or None (nothing written)
+
+    def evaluation_loop(self, *args, **kwargs):
+        self.last_output = super().evaluation_loop(*args, **kwargs)
+        return self.last_output
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-        if eval_dataset is None and isinstance(self.eval_dataset, dict):
-            means = {}
-            for m in METRICS:
-                keys = [f"{metric_key_prefix}_{lang}_{m}" for lang in self.eval_dataset]
-                if all(k in metrics for k in keys):
-                    means[f"{metric_key_prefix}_{MEAN}_{m}"] = float(np.mean([metrics[k] for k in keys]))
-            metrics.update(means)
-            self.log(means)
+        if eval_dataset is not None or not isinstance(self.eval_dataset, dict):
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        metrics = {}
+        for lang in self.eval_dataset:
+            metrics.update(super().evaluate(lang, ignore_keys, f"{metric_key_prefix}_{lang}"))
+            self._record(lang, "eval", self.last_output)
+        extra = self._means(metrics, metric_key_prefix)
+        for lang, ds in self.test_sets.items():
+            out = self.predict(ds, ignore_keys, metric_key_prefix=f"test_{lang}")
+            self._record(lang, "test", out)
+            extra.update(metric_items(out.metrics, f"test_{lang}"))
+        metrics.update(extra)
+        self.log(extra)
         return metrics
 
-    def get_test_dataloader(self, test_dataset):
-        """predict() (the final evaluation) reads the split in its own order, not grouped by length
-        as evaluate() does in transformers 5: row k of the predictions is row k of the split."""
-        return self._get_dataloader(dataset=test_dataset, description="test",
-                                    batch_size=self.args.eval_batch_size,
-                                    sampler_fn=torch.utils.data.SequentialSampler)
+    def _means(self, metrics, prefix):
+        """`<prefix>__mean_<metric>` over the choosing languages (selection.epoch_score: the number
+        the report's protocols recompute) for every metric they all have."""
+        per_lang = {lang: {"eval": {k[len(f"{prefix}_{lang}_"):]: v for k, v in metrics.items()
+                                    if k.startswith(f"{prefix}_{lang}_")}} for lang in self.choosing}
+        names = set.intersection(*(set(m["eval"]) for m in per_lang.values())) if per_lang else set()
+        return {f"{prefix}_{MEAN}_{m}": epoch_score(per_lang, self.choosing, m)
+                for m in sorted(names) if m not in SPEED}
+
+    def _record(self, lang, split, output):
+        if self.recorder is None:
+            return
+        order = self.orders[(lang, split)]
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        self.recorder.record(self.state.epoch, lang, split, restore(output.label_ids, order),
+                             restore(logits, order))
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Rows in the set's own order (transformers 5 groups them by length when training does):
+        the sets are sorted by length already, and predictions must map back to rows."""
+        return torch.utils.data.SequentialSampler(eval_dataset)
 
     def get_decay_parameter_names(self, model):
         return decay_parameter_names(model)
@@ -212,19 +243,26 @@ def training_arguments(plan, prep, cpus):
     )
 
 
-def build_trainer(plan, prep, cpus):
-    """The trainer; its StopOnSignal callback is `trainer.stop` (install it around train())."""
+def build_trainer(plan, prep, cpus, recorder=None):
+    """The trainer; its StopOnSignal callback is `trainer.stop` (install it around train()).
+    prep.monitor / prep.monitor_test: {lang: (length-sorted set, order)} of the validation splits
+    evaluated each epoch and of the test splits predicted each epoch; prep.choosing: the languages
+    that choose the epoch."""
     stop = StopOnSignal()
     trainer = MultiLanguageTrainer(
         model=prep.model,
         args=training_arguments(plan, prep, cpus),
         train_dataset=prep.train,
-        eval_dataset=prep.monitor,  # the languages that choose the epoch (selection.py)
+        eval_dataset={lang: ds for lang, (ds, _) in prep.monitor.items()},
         processing_class=prep.tokenizer,
         data_collator=LengthDroppingCollator(prep.tokenizer),
         compute_metrics=_compute_metrics(prep.num_labels),
         callbacks=[TrainLogCallback(), stop],
     )
+    trainer.choosing, trainer.recorder = prep.choosing, recorder
+    trainer.test_sets = {lang: ds for lang, (ds, _) in prep.monitor_test.items()}
+    trainer.orders = {**{(lang, "eval"): order for lang, (_, order) in prep.monitor.items()},
+                      **{(lang, "test"): order for lang, (_, order) in prep.monitor_test.items()}}
     trainer.stop = stop
     return trainer
 
