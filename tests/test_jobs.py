@@ -388,6 +388,10 @@ def test_runs_per_job_auto_and_counts_within_the_partitions_time_limit():
     assert packing.runs_per_job("auto", "04:00:00", 1, day) == 1
     assert packing.runs_per_job("auto", "00:20:00", 4, day) == 48      # 4 at once: 4 x 12
     assert packing.runs_per_job("auto", "10:00:00", 1, day) == 1
+    assert packing.runs_per_job("auto", "06:00:00", 1, day, seeds=3) == 3       # a setting's seeds share
+    assert packing.runs_per_job("auto", "10:00:00", 1, day, seeds=3) == 2       # ... within MaxTime
+    assert packing.runs_per_job("auto", "06:00:00", 1, None, seeds=3) == 3
+    assert packing.runs_per_job("auto", "00:20:00", 1, day, seeds=3) == 12
     assert packing.runs_per_job("auto", "01:00:00", 1, packing.JobLimit("short", 7200)) == 2
     assert packing.runs_per_job(6, "04:00:00", 1, day) == 6
     assert packing.runs_per_job(12, "04:00:00", 2, day) == 12           # 6 in turn x 4 h = 24 h

@@ -103,6 +103,7 @@ def test_launchers_take_seeds(tmp_path, tiny_assets):
                    "--dry-run", "--output-dir", out, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "6 configurations x 1 model types (ipa) x 2 seeds" in p.stdout and "12 runs planned" in p.stdout
+    assert "runs per job: 2 (auto; 06:00:00 per run" in p.stdout  # long runs: a setting's seeds share a job
     written = "".join(f.read_text() for f in out.iterdir() if f.is_file())  # scripts or job lists
     assert "--train-langs polish --eval-langs russian --seed 6" in written
     line = one_line_error(run_script("grid-search.py", STUDY, inputs, overlay, "--seeds", "3", "3", "--dry-run",

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from ..cli import int_at_least, positive_int
 from ..config.reading import find_config_file
 from ..config.schema import SLURM_TIME
-from ..config.seeds import check_seeds
+from ..config.seeds import check_seeds, replicate_seeds
 from ..config.selection import selection_of
 from ..config.study import study_from_args
 from .. import runs as runs_mod
@@ -232,7 +232,8 @@ def resolve_packing(setup):
     partition's MaxTime: asked of scontrol unless --local), and the line that says so."""
     settings, local = setup.settings, setup.options.local
     limit = None if local else packing.job_limit(setup.cfg)
-    k = packing.runs_per_job(settings.runs_per_job, settings.timeout, settings.runs_at_once, limit)
+    seeds = len(replicate_seeds(setup.cfg["hyperparameters"], setup.seeds) or [None])
+    k = packing.runs_per_job(settings.runs_per_job, settings.timeout, settings.runs_at_once, limit, seeds)
     where = "--local: no time limit" if local else str(limit) if limit else "MaxTime unknown: scontrol did not answer"
     line = (f"runs per job: {k} ({settings.runs_per_job}; {settings.timeout} per run, "
             f"{settings.runs_at_once} at once; {where})")

@@ -7,7 +7,8 @@ another in one process (`A --then B --then C`: train/runner.py), loading what th
 run keeps its own run folder, results, checkpoint and manifest line.
 
 - K is slurm.runs_per_job (or --runs-per-job): a count, or "auto": as many runs as fit in AUTO_JOB_TIME
-  of the per-run time limit, times slurm.runs_at_once (runs training at the same time in a job).
+  of the per-run time limit, times slurm.runs_at_once (runs training at the same time in a job), and
+  at least the seeds of one setting, as far as MaxTime allows.
 - The time limit stays per run: a job of n runs asks for ceil(n / runs_at_once) x the limit. That
   must fit the partition's MaxTime (`scontrol show partition`): "auto" stays within it, a count that
   does not is an error before anything is written.
@@ -26,9 +27,11 @@ from ..errors import UserError
 from ..runs import NEXT_RUN
 from ..slurm import partition_max_time, seconds, slurm_time
 
-# "auto" packs as many runs as fit in 4 hours of their time limit: short runs share jobs (20-minute
-# runs: 12 to a job), long ones, whose start-up is nothing beside them, keep a job each and run side
-# by side; and 4 hours stays within the short queues and backfill windows of most clusters.
+# "auto" packs as many runs as fit in 4 hours of their time limit, and at least the seeds of one
+# setting: short runs share jobs (20-minute runs: 12 to a job); long ones, whose start-up is nothing
+# beside them, share a job only with their setting's other seeds (the same data and checkpoint,
+# loaded once), within the partition's MaxTime; 4 hours stays within the short queues and backfill
+# windows of most clusters.
 AUTO_JOB_TIME = 4 * 3600
 
 
@@ -78,17 +81,19 @@ def job_limit(cfg):
     return JobLimit(*found) if found else None
 
 
-def runs_per_job(setting, timeout, runs_at_once, limit, origin="slurm.runs_per_job or --runs-per-job"):
+def runs_per_job(setting, timeout, runs_at_once, limit, seeds=1,
+                 origin="slurm.runs_per_job or --runs-per-job"):
     """K for slurm.runs_per_job `setting` and the per-run `timeout` (a Slurm time), within `limit`
-    (a JobLimit or None). Raises UserError when even one run, or K runs, would not fit."""
+    (a JobLimit or None); "auto" packs at least the `seeds` replicates of one setting. Raises
+    UserError when even one run, or K runs, would not fit."""
     per_run = seconds(timeout)
     most = limit.max_seconds if limit and limit.max_seconds is not None else None
     if most is not None and per_run > most:
         raise UserError(f"the time limit per run, {slurm_time(per_run)} (slurm.timeout or --timeout), is "
                         f"longer than {limit} allows: shorten it")
     if setting == "auto":
-        budget = min(AUTO_JOB_TIME, most) if most is not None else AUTO_JOB_TIME
-        return max(1, budget // max(per_run, 1)) * runs_at_once
+        k = max(AUTO_JOB_TIME // max(per_run, 1) * runs_at_once, seeds, 1)
+        return k if most is None else max(1, min(k, most // max(per_run, 1) * runs_at_once))
     asked = math.ceil(setting / runs_at_once) * per_run
     if most is not None and asked > most:
         fits = most // per_run * runs_at_once
