@@ -38,7 +38,7 @@ def main(argv=None):
     print(launcher.plan_line(f"transfer matrix of {', '.join(setup.cfg['languages'])}: "
                              f"{configurations} configurations", setup)
           + (f" x {seeds} seeds" if seeds > 1 else ""))
-    sys.exit(launcher.launch(planned, setup, what="jobs"))
+    sys.exit(launcher.launch(planned, setup, what="runs"))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def main(argv=None):
     print(launcher.plan_line(f"grid {grid['file']}: {permutations} permutations{settings}", setup)
           + f"; train on {'+'.join(grid['languages']['train'])}, evaluate on "
           f"{'+'.join(grid['languages']['eval'])}")
-    sys.exit(launcher.launch(planned, setup, what="grid jobs"))
+    sys.exit(launcher.launch(planned, setup, what="grid runs"))
 
 
 if __name__ == "__main__":

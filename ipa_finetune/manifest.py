@@ -6,8 +6,10 @@ is accepted. The launchers read it to submit no duplicate; collect-results.py to
     latest = latest_per_run(entries)                          # {run id: its latest submission}
 
 A job that ran as task i of Slurm array A has `job_id` "A_i", plus `array_job_id` "A", `array_index`
-i and `job_list` (array_task_entry). The report job of a launch is a line with `"kind": "report"`
-(report_entry); read_manifest returns the runs' lines unless asked for that kind.
+i and `job_list` (array_task_entry). A job of several runs (launch/packing.py) has one line per run,
+each with the job's id, name, script and log and `job_runs`, the run ids of the job in the order it
+trains them. The report job of a launch is a line with `"kind": "report"` (report_entry);
+read_manifest returns the runs' lines unless asked for that kind.
 """
 import datetime
 import json
@@ -30,22 +32,26 @@ def log_path(output_dir, name, job_id="%j"):
     return os.path.join(output_dir, "logs", f"{name}-{job_id}.out")
 
 
-def manifest_entry(job, job_id, script, output_dir):
-    """docs/architecture.md's manifest line, plus the run's model type, languages and (grid) the
-    hyperparameter override and its config file."""
-    entry = {"job_id": job_id, "job_name": job.name, "script": script, "run_id": job.run_id,
-             "run_dir": job.run_dir, "log": log_path(output_dir, job.name, job_id),
+def manifest_entry(job, job_id, script, output_dir, pack=None):
+    """docs/slurm.md's manifest line of run `job` (a launch.jobs.Job), plus its model type, languages
+    and (grid) the hyperparameter override and its config file; `pack`: the Slurm job it runs in
+    (launch.packing.Pack, with its name and runs), when that is not the run alone."""
+    name = pack.name if pack is not None else job.name
+    entry = {"job_id": job_id, "job_name": name, "script": script, "run_id": job.run_id,
+             "run_dir": job.run_dir, "log": log_path(output_dir, name, job_id),
              "args": list(job.args), "model_type": job.model_type,
              "train_langs": list(job.train_langs), "eval_langs": list(job.eval_langs)}
     if job.hyperparameters is not None:
         entry.update(hyperparameters=job.hyperparameters, temp_config=job.temp_config)
+    if pack is not None and len(pack.runs) > 1:
+        entry["job_runs"] = [run.run_id for run in pack.runs]
     entry["submitted_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return entry
 
 
-def array_task_entry(job, array_job_id, index, script, job_list, log):
-    """The manifest line of a job that runs as task `index` of Slurm array `array_job_id`."""
-    entry = manifest_entry(job, f"{array_job_id}_{index}", script, os.path.dirname(script))
+def array_task_entry(job, array_job_id, index, script, job_list, log, pack=None):
+    """The manifest line of run `job` that runs in task `index` of Slurm array `array_job_id`."""
+    entry = manifest_entry(job, f"{array_job_id}_{index}", script, os.path.dirname(script), pack)
     submitted_at = entry.pop("submitted_at")
     entry.update(log=log, array_job_id=str(array_job_id), array_index=index, job_list=job_list,
                  submitted_at=submitted_at)

@@ -11,11 +11,17 @@ or a changed database entry, makes a new run beside the old one; a moved checkpo
 import hashlib
 import json
 import os
+import re
 
 from .inputs.fingerprint import changes, identity
 
 RESULTS_FILE = "results.json"
 REPORT_FOLDER, REPORT_FILE = "report", "report.md"  # collect-results.py's, beside the run folders
+# Several runs in one job (launch/packing.py): finetune-exp.py takes their specs separated by this word,
+# and heads each run's part of the job's log with section lines (section_line) that the job status
+# reads back (run_section); with runs at once, each process's lines carry its `[p] ` prefix.
+NEXT_RUN = "--then"
+SECTION_RE = re.compile(r"^(\[\d+\] )?===== run (\d+)/(\d+) (\S+): (.*) =====$")
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)  # 1: before inputs and provenance were recorded
 # Hyperparameters that do not make another run: every run records each selection protocol's epoch
@@ -156,3 +162,37 @@ def changed_since(rdir, task, hyperparameters, inputs, finished=None):
         return None
     name, data = found
     return name, changes(data.get("inputs"), inputs) or ["inputs identical, other run id"]
+
+
+def split_run_specs(words):
+    """[[words of run 1], [words of run 2], ...]: `words` cut at each NEXT_RUN."""
+    specs = [[]]
+    for word in words:
+        if word == NEXT_RUN:
+            specs.append([])
+        else:
+            specs[-1].append(word)
+    return specs
+
+
+def section_line(index, count, rid, what):
+    """`===== run 2/12 <run id>: <what> =====`: the line that starts ("started at <time>") or ends
+    ("finished in ...", "failed: ...", "interrupted ...", "skipped: ...") a run's part of a job log."""
+    return f"===== run {index}/{count} {rid}: {what} ====="
+
+
+def run_section(lines, rid):
+    """(the lines of run `rid`'s part of a job log, how it ended: the text after the run id on its
+    last section line, "started at ..." while it runs), or None when the log has no part of it."""
+    found, prefix, inside, out = None, "", False, []
+    for line in lines:
+        match = SECTION_RE.match(line)
+        if match and match.group(4) == rid:
+            prefix, found = match.group(1) or "", match.group(5)
+            inside = found.startswith("started")
+            out.append(line[len(prefix):])
+        elif inside and line.startswith(prefix):
+            if match and (match.group(1) or "") == prefix:  # the same process's next run: this
+                break                                        # one ended without its last line
+            out.append(line[len(prefix):])
+    return None if found is None else (out, found)

@@ -6,6 +6,8 @@ table of what those states mean. Job ids are plain ("12") or array tasks ("22_3"
     queue_states(["12", "22_3"])  # {"22_3": "RUNNING"}: ids Slurm still knows; None if it cannot tell
     job_state("12")               # "COMPLETED", "UNKNOWN" (forgotten), or None (no Slurm here)
     max_array_size()              # MaxArraySize of `scontrol show config`, None when unreadable
+    partition_max_time("gpu")     # (partition, MaxTime in s or None: unlimited); None when unreadable
+    seconds("1-12:00:00"), slurm_time(129600)   # 129600, "1-12:00:00"
 """
 import dataclasses
 import os
@@ -153,20 +155,54 @@ def queue_states(job_ids):
     return None if info is None else {job_id: i.state for job_id, i in info.items()}
 
 
-def max_array_size(timeout=20):
+def max_array_size():
     """MaxArraySize from `scontrol show config` (task indices stay below it), or None when it
     cannot be read (no scontrol, controller down)."""
-    if shutil.which("scontrol") is None:
-        return None
-    try:
-        proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
-                              timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    for line in proc.stdout.splitlines():
+    for line in (_scontrol("show", "config") or "").splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "MaxArraySize" and value.strip().isdigit():
             return int(value.strip())
+    return None
+
+
+def seconds(text):
+    """A Slurm time (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; config.schema.SLURM_TIME) in seconds."""
+    days, _, clock = str(text).strip().rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days or len(parts) == 3:  # D-H, D-H:M, D-H:M:S, H:M:S
+        h, m, s = (parts + [0, 0])[:3]
+    else:                        # M, M:S
+        h, m, s = 0, parts[0], (parts + [0])[1]
+    return ((int(days or 0) * 24 + h) * 60 + m) * 60 + s
+
+
+def slurm_time(total):
+    """Seconds as a Slurm time, [D-]HH:MM:SS (what sbatch --time takes)."""
+    days, rest = divmod(int(total), 86400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
+
+
+def _scontrol(*words, timeout=20):
+    """stdout of `scontrol WORDS`, or None when it cannot answer (not installed, controller down)."""
+    if shutil.which("scontrol") is None:
+        return None
+    try:
+        proc = subprocess.run(["scontrol", *words], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def partition_max_time(partition=None):
+    """(partition name, its MaxTime in seconds or None when unlimited) of `partition` (None: the
+    default partition) from `scontrol show partition -o`; None when Slurm cannot say."""
+    for line in (_scontrol("show", "partition", "-o") or "").splitlines():
+        fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+        name = fields.get("PartitionName")
+        if name and (name == partition or (partition is None and fields.get("Default") == "YES")):
+            limit = fields.get("MaxTime", "UNLIMITED")
+            return name, None if limit in ("UNLIMITED", "INFINITE") else seconds(limit)
     return None
 
 

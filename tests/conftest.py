@@ -319,14 +319,16 @@ def write_study_inputs(folder, assets, **entry_overrides):
 PAUSE_HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause_hook")
 
 
-def pausing_env(env, flag, task=None):
+def pausing_env(env, flag, task=None, run=None):
     """`env` for a finetune-exp.py run, or for a launcher whose Slurm jobs inherit it, that stops
     itself once, after its first checkpoint, writing "<pid> <step>" to `flag`; `task`: only that
-    Slurm array task."""
+    Slurm array task; `run`: only at a checkpoint of that run id."""
     env = dict(env, IPA_TEST_PAUSE_FILE=str(flag))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PAUSE_HOOK_DIR, env.get("PYTHONPATH")) if p)
     if task is not None:
         env["IPA_TEST_PAUSE_TASK"] = str(task)
+    if run is not None:
+        env["IPA_TEST_PAUSE_RUN"] = str(run)
     return env
 
 

@@ -21,7 +21,8 @@ SCRIPT_GUIDES = {
     "prepare-data.py": "preparing-data.md", "finetune-exp.py": "finetune.md", "grid-search.py": "slurm.md",
     "finetuning-generator.py": "slurm.md", "collect-results.py": "report.md", "demo/run_demo.py": "demo.md",
     "demo/build_demo.py": "demo.md", "bench/bench_throughput.py": "performance.md",
-    "bench/bench_prepare.py": "performance.md", "bench/bench_statistics.py": "statistics.md",
+    "bench/bench_prepare.py": "performance.md", "bench/bench_study.py": "performance.md",
+    "bench/bench_gpu_share.py": "performance.md", "bench/bench_statistics.py": "statistics.md",
 }
 # Keys whose value is a free-form map: the key itself is documented, not the user's entries.
 FREE_MAPS = ("languages", "model_types", "slurm.options", "slurm.fields")

@@ -1,4 +1,5 @@
 """Job planning and template rendering (ipa_finetune.jobs): pure functions, no Slurm needed."""
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -13,7 +14,7 @@ from ipa_finetune.config.schema import REQUIRED_TEMPLATE_FIELDS
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, UserError
 from ipa_finetune.files import write_json_atomic
-from ipa_finetune.launch import arrays, jobs, templates
+from ipa_finetune.launch import arrays, jobs, packing, templates
 from ipa_finetune.manifest import log_path
 from ipa_finetune.train import experiment
 
@@ -131,7 +132,7 @@ def render_first(study, kind, tmp_path):
         job = jobs.plan_transfer_jobs(st, files, ["ipa"])[0]
         name = "finetune-template.sh"
     template = templates.load_template(os.path.join(TEMPLATES, name))
-    return job, template, templates.job_fields(job, cfg, SETTINGS), name
+    return job, template, templates.job_fields(packing.make_pack([job]), cfg, SETTINGS), name
 
 
 def check_golden(name, got):
@@ -175,7 +176,7 @@ def test_args_survive_the_shell_with_spaces_and_quotes(study, tmp_path):
     odd = tmp_path / "dir with space's" / "my config.json"
     odd.parent.mkdir()
     job = jobs.plan_transfer_jobs(st, [*files, str(odd)], ["ipa"])[0]
-    fields = templates.job_fields(job, cfg, SETTINGS)
+    fields = templates.job_fields(packing.make_pack([job]), cfg, SETTINGS)
     script = templates.render("printf '%s\\n' {args}\n", fields)
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == list(job.args)
@@ -189,7 +190,7 @@ def test_missing_fields_give_one_error_listing_all_of_them(study, tmp_path):
     template = ("#SBATCH --job-name={job_name} -c {cpus} --gpus={gpus} -t {timeout}\n"
                 "#SBATCH --partition={partition} --qos={qos}\nrun {args} {temp_config_name}\n")
     with pytest.raises(templates.TemplateError) as info:
-        templates.check_fields(template, "my.sh", [templates.job_fields(job, cfg, SETTINGS)])
+        templates.check_fields(template, "my.sh", [templates.job_fields(packing.make_pack([job]), cfg, SETTINGS)])
     msg = str(info.value)
     assert "\n" not in msg and "my.sh" in msg
     assert "qos, temp_config_name" in msg and "partition" not in msg.split(";")[0]  # set in the config
@@ -232,9 +233,10 @@ def test_split_finished(study):
 
 # ----------------------------------------------------------------------------- job arrays
 
-def array_of(study, kind, count=3, limit=2, config_files=None, root="/srv/ipa finetune"):
-    """The first `count` jobs of the shipped study's grid or transfer plan as one array chunk (job
-    list and grid configs under `root`), its rendered script, and the template's name."""
+def array_of(study, kind, count=3, limit=2, config_files=None, root="/srv/ipa finetune", settings=SETTINGS):
+    """The first `count` runs of the shipped study's grid or transfer plan as one array chunk (job
+    list and grid configs under `root`; settings.runs_per_job runs per task), its rendered script,
+    and the template's name."""
     files, st = study
     files = config_files or files
     if kind == "grid":
@@ -245,10 +247,10 @@ def array_of(study, kind, count=3, limit=2, config_files=None, root="/srv/ipa fi
         planned = jobs.plan_transfer_jobs(st, files, ["ipa"])
         name = "finetune-template.sh"
     out = os.path.join(root, "jobs", "rus-pol")
-    (chunk,) = arrays.plan_chunks(planned[:count], {}, out, st.name, max_tasks=1000)
+    (chunk,) = arrays.plan_chunks(planned[:count], {}, out, st.name, max_tasks=1000, settings=settings)
     template = templates.load_template(os.path.join(TEMPLATES, name))
-    fields = arrays.array_fields(templates.job_fields(planned[0], st.cfg, SETTINGS), chunk,
-                                 SETTINGS.output_dir, limit)
+    fields = arrays.array_fields(templates.job_fields(chunk.tasks[0][1], st.cfg, settings), chunk,
+                                 settings.output_dir, settings, limit)
     templates.check_fields(template, name, [fields])
     return chunk, templates.render(template, fields), name
 
@@ -256,8 +258,8 @@ def array_of(study, kind, count=3, limit=2, config_files=None, root="/srv/ipa fi
 def array_independent(text, tmp_path, chunk):
     """machine_independent for an array: every task's run id, and the job list's content hash."""
     text = text.replace(PROJECT_ROOT, "<project>").replace(str(tmp_path), "<tmp>")
-    for k, (_, job) in enumerate(chunk.tasks):
-        text = text.replace(job.run_id, f"<run_id_{k}>")
+    for k, (_, p) in enumerate(chunk.tasks):
+        text = text.replace(p.runs[0].run_id, f"<run_id_{k}>")
     return text.replace(os.path.basename(chunk.job_list).rsplit("-", 1)[1], "<hash>.jobs")
 
 
@@ -270,44 +272,52 @@ def test_rendered_array_scripts_and_job_list_match_golden_files(study, tmp_path,
     assert "#SBATCH --partition=gpu" in got                     # slurm.options, in arrays too
     assert 'exec /opt/py\\ env/bin/python' not in got         # python quoted once, as for one job
     assert 'finetune-exp.py "${TASK_ARGS[@]}" --cpus' in got    # the exec stays: signals reach python
-    assert ("cat \"${TASK_TEMP_CONFIG}\"" in got) == (kind == "grid")
+    assert ("cat \"${TASK_TEMP_CONFIGS[@]}\"" in got) == (kind == "grid")
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     if kind == "grid":  # one job list golden file: the grid's (it has the grid config column)
         check_golden("grid-search.jobs", array_independent(arrays.job_list_text(chunk), tmp_path, chunk))
 
 
-@pytest.mark.parametrize("kind", ["transfer", "grid"])
-def test_shipped_array_script_runs_each_task_with_its_own_words(study, tmp_path, kind):
+@pytest.mark.parametrize("kind,k", [("transfer", 1), ("grid", 1), ("transfer", 2), ("grid", 2)])
+def test_shipped_array_script_runs_each_task_with_its_own_words(study, tmp_path, kind, k):
     """The shipped templates' array script, run by bash as Slurm runs task i (python replaced by
-    printf): every task gets exactly its job's arguments, also paths with spaces, quotes, $ and *."""
+    printf): every task gets exactly its runs' arguments (k runs per task: separated by --then), also
+    paths with spaces, quotes, $ and *; its per-run fields hold one word per run."""
     files, st = study
     odd = tmp_path / "it's a \"dir\" $HOME `x` *" / "my config.json"
     odd.parent.mkdir()
-    chunk, _, name = array_of(study, kind, config_files=[*files, str(odd)], root=str(tmp_path / "a root"))
-    os.makedirs(os.path.dirname(chunk.job_list))
     project = tmp_path / "project dir"
     project.mkdir()
     settings = jobs.Settings(cpus=1, gpus=0, timeout="1", output_dir=str(tmp_path / "out"),
-                             python="printf", project_dir=str(project))
+                             python="printf", project_dir=str(project), runs_per_job=k)
+    chunk, _, name = array_of(study, kind, config_files=[*files, str(odd)], root=str(tmp_path / "a root"),
+                              settings=settings)
+    assert [len(p.runs) for _, p in chunk.tasks] == ([1, 1, 1] if k == 1 else [2, 1])
+    os.makedirs(os.path.dirname(chunk.job_list))
     template = templates.load_template(os.path.join(TEMPLATES, name))
     fields = arrays.array_fields(templates.job_fields(chunk.tasks[0][1], st.cfg, settings), chunk,
-                                 settings.output_dir)
+                                 settings.output_dir, settings)
+    assert fields["timeout"] == ("1" if k == 1 else "00:02:00")  # k runs x the limit per run
     fields["python"] = "printf '%s\\n'"   # exec printf '%s\n' finetune-exp.py ARGS --cpus N
     script = tmp_path / "array.sh"
-    script.write_text(templates.render(template, fields))
+    script.write_text(templates.render(template, fields).replace(
+        'echo "job ', 'printf "dir:%s\\n" "${TASK_RUN_DIRS[@]}"\necho "job '))
     with open(chunk.job_list, "w", encoding="utf-8") as f:
         f.write(arrays.job_list_text(chunk))
-    for index, job in chunk.tasks:
-        if job.temp_config:
-            os.makedirs(os.path.dirname(job.temp_config), exist_ok=True)
-            write_json_atomic(job.temp_config, {"hyperparameters": job.hyperparameters})
+    for index, p in chunk.tasks:
+        for job in p.runs:
+            if job.temp_config:
+                os.makedirs(os.path.dirname(job.temp_config), exist_ok=True)
+                write_json_atomic(job.temp_config, {"hyperparameters": job.hyperparameters})
         out = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True,
                              env=dict(os.environ, SLURM_ARRAY_TASK_ID=str(index), SLURM_ARRAY_JOB_ID="7"))
         words = out.stdout.splitlines()
         start = words.index("finetune-exp.py")
-        assert words[start + 1:] == [*job.args, "--cpus", "1"], out.stdout
+        assert words[start + 1:] == [*p.args(), "--cpus", "1"], out.stdout
+        assert p.args() == [w for job in p.runs for w in ("--then", *job.args)][1:]
         assert f"array task 7_{index}: line {index + 1} of" in out.stdout
-        assert f"run {job.run_id}" in out.stdout
+        assert f"runs: {' '.join(job.run_id for job in p.runs)}" in out.stdout
+        assert [w[4:] for w in words if w.startswith("dir:")] == [job.run_dir for job in p.runs]
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
                           env=dict(os.environ, SLURM_ARRAY_TASK_ID="9"))
     assert proc.returncode == 2 and "array task 9: no line 10 in" in proc.stderr
@@ -327,29 +337,90 @@ def test_array_spec_ranges_and_throttle():
 
 def test_chunks_hold_at_most_max_tasks_and_reruns_reuse_their_list(study, tmp_path):
     files, st = study
-    planned = jobs.plan_transfer_jobs(st, files, ["normal", "ipa"])   # 12 jobs
-    chunks = arrays.plan_chunks(planned[:10], {}, str(tmp_path), st.name, max_tasks=4)
+    planned = jobs.plan_transfer_jobs(st, files, ["normal", "ipa"])   # 12 runs
+    chunks = arrays.plan_chunks(planned[:10], {}, str(tmp_path), st.name, max_tasks=4, settings=SETTINGS)
     assert [len(c.tasks) for c in chunks] == [4, 4, 2]
     assert [c.indices for c in chunks] == [[0, 1, 2, 3]] * 2 + [[0, 1]]
     assert len({c.job_list for c in chunks}) == 3 and all(c.script.endswith(".sh") for c in chunks)
     assert chunks[0].job_name == "rus-pol-sentiment-transfer"
     lists = {c.job_list: list(c.lines) for c in chunks}
+    run = lambda chunk, i: chunk.tasks[i][1].runs[0]  # noqa: E731 (one run per task here)
     # a re-run: tasks 1 and 3 of the first list and 0 of the last ran as arrays 5 and 6; the two
-    # last jobs never ran; a job whose line changed since (here: --force) goes into a new list too
+    # last runs never ran; a run whose line changed since (here: --force) goes into a new list too
     first, last = chunks[0], chunks[2]
-    latest = {first.tasks[1][1].run_id: {"array_job_id": "5", "job_list": first.job_list, "array_index": 1},
-              first.tasks[3][1].run_id: {"array_job_id": "5", "job_list": first.job_list, "array_index": 3},
-              last.tasks[0][1].run_id: {"array_job_id": "6", "job_list": last.job_list, "array_index": 0},
-              first.tasks[2][1].run_id: {"array_job_id": "5", "job_list": "/gone.jobs", "array_index": 2}}
-    again = [first.tasks[3][1], first.tasks[1][1], last.tasks[0][1], first.tasks[2][1], *planned[10:]]
-    rerun = arrays.plan_chunks(again, latest, str(tmp_path), st.name, 4, read_list=lists.get)
+    latest = {run(first, 1).run_id: {"array_job_id": "5", "job_list": first.job_list, "array_index": 1},
+              run(first, 3).run_id: {"array_job_id": "5", "job_list": first.job_list, "array_index": 3},
+              run(last, 0).run_id: {"array_job_id": "6", "job_list": last.job_list, "array_index": 0},
+              run(first, 2).run_id: {"array_job_id": "5", "job_list": "/gone.jobs", "array_index": 2}}
+    again = [run(first, 3), run(first, 1), run(last, 0), run(first, 2), *planned[10:]]
+    rerun = arrays.plan_chunks(again, latest, str(tmp_path), st.name, 4, SETTINGS, read_list=lists.get)
     assert [(c.job_list, c.indices) for c in rerun[:2]] == [(first.job_list, [1, 3]), (last.job_list, [0])]
     assert rerun[0].lines == first.lines                     # the whole list: indices keep their line
-    assert [j for _, j in rerun[2].tasks] == [first.tasks[2][1], *planned[10:]]
+    assert sorted(p.runs[0].run_id for _, p in rerun[2].tasks) == sorted(
+        j.run_id for j in [run(first, 2), *planned[10:]])
     forced = jobs.plan_transfer_jobs(st, files, ["normal"], force=True)[1]
-    assert forced.run_id == first.tasks[1][1].run_id
-    (new,) = arrays.plan_chunks([forced], latest, str(tmp_path), st.name, 4, read_list=lists.get)
+    assert forced.run_id == run(first, 1).run_id
+    (new,) = arrays.plan_chunks([forced], latest, str(tmp_path), st.name, 4, SETTINGS, read_list=lists.get)
     assert new.job_list not in lists and new.indices == [0]
+
+
+def test_packed_reruns_reuse_a_line_only_when_all_its_runs_run_again(study, tmp_path):
+    """3 runs per job: a line whose runs all failed goes out again as its index; of a line with a
+    finished run, only the runs without results are packed into a new list."""
+    files, st = study
+    packed = dataclasses.replace(SETTINGS, runs_per_job=3)
+    planned = jobs.plan_transfer_jobs(st, files, ["normal"])   # 6 runs: 2 jobs of 3
+    (chunk,) = arrays.plan_chunks(planned, {}, str(tmp_path), st.name, 1000, packed)
+    assert [len(p.runs) for _, p in chunk.tasks] == [3, 3]
+    assert [arrays.line_run_ids(line) for line in chunk.lines] == [p.run_ids for _, p in chunk.tasks]
+    latest = {rid: {"array_job_id": "5", "job_list": chunk.job_list, "array_index": i}
+              for i, (_, p) in enumerate(chunk.tasks) for rid in p.run_ids}
+    whole, partly = chunk.tasks[0][1].runs, chunk.tasks[1][1].runs[1:]   # task 1's first run finished
+    reused, fresh = arrays.plan_chunks([*whole, *partly], latest, str(tmp_path), st.name, 1000, packed,
+                                       read_list={chunk.job_list: list(chunk.lines)}.get)
+    assert (reused.job_list, reused.indices) == (chunk.job_list, [0])
+    assert fresh.job_list != chunk.job_list and [p.runs for _, p in fresh.tasks] == [tuple(partly)]
+
+
+def test_runs_per_job_auto_and_counts_within_the_partitions_time_limit():
+    day = packing.JobLimit("gpu", 86400)
+    assert packing.runs_per_job("auto", "00:20:00", 1, None) == 12      # 4 h of 20-minute runs
+    assert packing.runs_per_job("auto", "04:00:00", 1, day) == 1
+    assert packing.runs_per_job("auto", "00:20:00", 4, day) == 48      # 4 at once: 4 x 12
+    assert packing.runs_per_job("auto", "10:00:00", 1, day) == 1
+    assert packing.runs_per_job("auto", "06:00:00", 1, day, seeds=3) == 3       # a setting's seeds share
+    assert packing.runs_per_job("auto", "10:00:00", 1, day, seeds=3) == 2       # ... within MaxTime
+    assert packing.runs_per_job("auto", "06:00:00", 1, None, seeds=3) == 3
+    assert packing.runs_per_job("auto", "00:20:00", 1, day, seeds=3) == 12
+    assert packing.runs_per_job("auto", "01:00:00", 1, packing.JobLimit("short", 7200)) == 2
+    assert packing.runs_per_job(6, "04:00:00", 1, day) == 6
+    assert packing.runs_per_job(12, "04:00:00", 2, day) == 12           # 6 in turn x 4 h = 24 h
+    with pytest.raises(UserError) as info:
+        packing.runs_per_job(8, "04:00:00", 1, day)
+    msg = str(info.value)
+    assert "8 runs per job (slurm.runs_per_job or --runs-per-job) x 04:00:00 per run asks for 1-08:00:00 per job" in msg and "partition gpu (MaxTime 1-00:00:00" in msg
+    assert "use at most 6 runs per job" in msg and "\n" not in msg
+    with pytest.raises(UserError, match=r"the time limit per run, 1-02:00:00 .* is longer than partition gpu"):
+        packing.runs_per_job("auto", "1-02:00:00", 1, day)
+    assert packing.runs_per_job(100, "1-02:00:00", 1, packing.JobLimit("local", None)) == 100
+
+
+def test_pack_keeps_runs_that_share_inputs_together_in_even_jobs(study):
+    files, st = study
+    planned = jobs.plan_transfer_jobs(st, files, ["normal", "ipa"], seeds=[1, 2])   # 24 runs
+    packs = packing.pack(planned, 12)
+    assert [len(p.runs) for p in packs] == [12, 12]
+    assert [{r.model_type for r in p.runs} for p in packs] == [{"normal"}, {"ipa"}]   # as planned
+    assert [len(p.runs) for p in packing.pack(planned, 10)] == [8, 8, 8]   # 3 jobs, even
+    assert [len(p.runs) for p in packing.pack(planned, 1)] == [1] * 24
+    first = packs[0].runs
+    assert first[0].seed == 1 and first[1].seed == 2 and first[0].train_langs == first[1].train_langs
+    assert packs[0].name == f"{first[0].name}-and-11-more" and packing.make_pack(first[:1]).name == first[0].name
+    fields = templates.job_fields(packs[0], st.cfg, SETTINGS)
+    assert fields["timeout"] == "3-00:00:00" and fields["model_type"] == "normal"      # 12 x 6 h
+    assert fields["run_id"].split() == [r.run_id for r in first]
+    assert shlex.split(fields["args"]) == packs[0].args() and shlex.split(fields["args"]).count("--then") == 11
+    assert packs[0].args(runs_at_once=4)[-2:] == ["--runs-at-once", "4"]
 
 
 def test_template_checks_name_the_field_and_the_fix(study, tmp_path):
@@ -384,4 +455,4 @@ def test_a_line_break_in_a_path_cannot_go_into_a_job_list(study, tmp_path):
     files, st = study
     job = jobs.plan_transfer_jobs(st, [*files, str(tmp_path / "a\nb.json")], ["ipa"])[0]
     with pytest.raises(UserError, match="holds a line break.*pass --no-array"):
-        arrays.job_list_line(job)
+        arrays.job_list_line(packing.make_pack([job]))

@@ -77,15 +77,15 @@ def test_launchers_list_every_missing_input_write_nothing_and_call_no_sbatch(scr
 
 
 def test_the_spec_grid_on_inputs_that_exist_is_submitted(tmp_path, tiny_assets, sbatch):
-    """The spec's grid (54 jobs) on inputs that exist: checked, written and submitted (one array,
-    then the report job)."""
+    """The spec's grid (54 runs) on inputs that exist: checked, written and submitted (one array of
+    3 jobs of 18 runs: 10-minute runs, runs_per_job "auto"; then the report job)."""
     folder, env = sbatch
     config = write_tiny_study(str(tmp_path), tiny_assets)
     proc = run_script("grid-search.py", config, "--grid-config", GRID, "--yes", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "submitted 54 jobs" in proc.stdout
+    assert "submitted 54 runs in 3 jobs" in proc.stdout
     array, report = (folder / "called").read_text().splitlines()
-    assert array.startswith("--parsable --array=0-53 ") and "tiny-report" in report
+    assert array.startswith("--parsable --array=0-2 ") and "tiny-report" in report
 
 
 def test_launchers_say_which_input_changed_and_warn_about_shared_columns(tmp_path, tiny_assets):
@@ -101,14 +101,14 @@ def test_launchers_say_which_input_changed_and_warn_about_shared_columns(tmp_pat
             json.dump({"run_id": job.run_id, "task": "sentiment", "hyperparameters": study.hyperparameters,
                        "inputs": job.inputs, "finished_at": "2026-01-01T00:00:00+00:00"}, f)
     proc = run_script("finetuning-generator.py", config, "--dry-run")
-    assert "2 jobs planned; 2 skipped: results.json exists" in proc.stdout
+    assert "2 runs planned; 2 skipped: results.json exists" in proc.stdout
     old = planned[1].inputs["checkpoint"]["sha256"]
     repretrain(ckpts / "ipa" / "ckpt.pt", seed=11)
     proc = run_script("finetuning-generator.py", config, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     new = load_study([config])  # (a fresh process hashes the new bytes)
     new_sha = jobs.plan_transfer_jobs(new, [config], ["ipa"])[0].inputs["checkpoint"]["sha256"]
-    assert "2 jobs planned; 1 skipped: results.json exists" in proc.stdout
+    assert "2 runs planned; 1 skipped: results.json exists" in proc.stdout
     assert "inputs changed since 1 finished run(s) with the same settings" in proc.stdout
     assert f"  checkpoint sha256 {old[:12]} → {new_sha[:12]}: 1 ipa job(s)" in proc.stdout
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]

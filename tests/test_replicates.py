@@ -102,7 +102,8 @@ def test_launchers_take_seeds(tmp_path, tiny_assets):
     p = run_script("finetuning-generator.py", STUDY, inputs, overlay, "--model-type", "ipa", "--seeds", "5", "6",
                    "--dry-run", "--output-dir", out, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "6 configurations x 1 model types (ipa) x 2 seeds" in p.stdout and "12 jobs planned" in p.stdout
+    assert "6 configurations x 1 model types (ipa) x 2 seeds" in p.stdout and "12 runs planned" in p.stdout
+    assert "runs per job: 2 (auto; 06:00:00 per run" in p.stdout  # long runs: a setting's seeds share a job
     written = "".join(f.read_text() for f in out.iterdir() if f.is_file())  # scripts or job lists
     assert "--train-langs polish --eval-langs russian --seed 6" in written
     line = one_line_error(run_script("grid-search.py", STUDY, inputs, overlay, "--seeds", "3", "3", "--dry-run",
@@ -133,12 +134,14 @@ def test_finetune_exp_trains_every_seed_of_the_config_in_turn(tiny_study):
     assert first.returncode == 143, out[-3000:]
     assert os.path.isfile(plans[0].results_file) and not os.path.exists(plans[1].results_file)
     assert os.listdir(plans[1].checkpoints_dir) and not os.path.exists(plans[2].run_dir)
-    assert "seed 1: run 1 of 3 to train" in out and "seed 2: run 2 of 3 to train" in out
+    assert f"===== run 1/3 {plans[0].run_id}: finished in " in out
+    assert f"===== run 2/3 {plans[1].run_id}: interrupted at step " in out and "checkpoint saved; 1 run(s) after it not started" in out
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert f"run {plans[0].run_id} is already finished" in second.stdout
-    assert "seed 2: run 1 of 2 to train" in second.stdout and "seed 3: run 2 of 2 to train" in second.stdout
+    assert f"===== run 1/3 {plans[0].run_id}: skipped: already finished (results.json exists)" in second.stdout
+    assert f"===== run 2/3 {plans[1].run_id}: started at " in second.stdout
+    assert f"===== run 3/3 {plans[2].run_id}: finished in " in second.stdout
     assert "resuming from checkpoint" in open(plans[1].log_file, encoding="utf-8").read()
     for plan in plans:
         with open(plan.results_file, encoding="utf-8") as f:

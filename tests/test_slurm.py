@@ -85,8 +85,17 @@ def test_bad_timeout_and_missing_grid(study, tmp_path):
 def test_guard_refuses_many_jobs_without_yes(study, tmp_path):
     proc = run_script(GRID_SEARCH, *study, "--grid-config", GRID, "--local", "--max-jobs", "50")
     line = one_line_error(proc)
-    assert "54 jobs to run, more than --max-jobs 50; add --yes" in line
+    assert "54 runs to train here, more than --max-jobs 50; add --yes" in line
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "temp configs").exists()
+
+
+def test_runs_per_job_below_one_is_one_line_and_nothing_is_written(study, tmp_path):
+    zero = write_overlay(tmp_path, "zero.json", slurm={"runs_per_job": 0})
+    line = one_line_error(run_script(GEN, *study, zero, "--dry-run"))
+    assert line.endswith('zero.json: slurm.runs_per_job = 0 is not valid; expected "auto" or an integer >= 1'), line
+    line = one_line_error(run_script(GEN, *study, "--runs-per-job", "-2", "--dry-run"))
+    assert "argument --runs-per-job: expected \"auto\" or a whole number >= 1, got '-2'" in line
+    assert not (tmp_path / "jobs").exists()
 
 
 def test_no_sbatch_on_path_suggests_local_or_dry_run(study, tmp_path):
@@ -104,7 +113,7 @@ def test_finished_runs_are_skipped_unless_force(study, tmp_path):
     out = tmp_path / "out"
     proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "6 jobs planned; 2 skipped: results.json exists" in proc.stdout
+    assert "6 runs planned; 2 skipped: results.json exists" in proc.stdout
     assert [line.split()[0] for line in job_lists(out)[0]] == [j.run_id for j in planned[2:]]
     proc = run_script(GEN, *files, "--model-type", "ipa", "--output-dir", out, "--dry-run", "--force")
     assert "skipped:" not in proc.stdout
@@ -205,7 +214,7 @@ def test_sbatch_failing_part_way_then_rerun_submits_only_the_rest(study, tmp_pat
         f.write("9000001 FAILED\n9000002 COMPLETED\n")
     proc = run_script(*args, env=standin)
     assert proc.returncode == 0, proc.stderr
-    assert "1 skipped: results.json exists" in proc.stdout and "submitted 1 jobs" in proc.stdout
+    assert "1 skipped: results.json exists" in proc.stdout and "submitted 1 job " in proc.stdout
     assert manifest(out)[-1]["run_id"] == manifest(out)[0]["run_id"]
 
 
@@ -338,7 +347,8 @@ def test_templates_of_the_old_contract_run_with_no_array(study, tmp_path):
 
 @pytest.mark.slow
 def test_local_grid_end_to_end(tiny_study, tmp_path):
-    """Two real tiny fine-tunes of a grid, run here: results land where the planner said."""
+    """Two real tiny fine-tunes of a grid, run here in one job (10-minute runs: runs_per_job "auto"
+    packs them): results land where the planner said."""
     config = tiny_study(languages=2, epochs=1)
     grid = tmp_path / "grid.json"
     grid.write_text('{"parameters": {"learning_rate": [3e-3, 1e-3], "epochs": 1}, '
@@ -346,9 +356,9 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
     args = [GRID_SEARCH, config, "--grid-config", grid, "--model-type", "normal", "--local"]
     proc = run_script(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "2 of 2 local jobs succeeded" in proc.stdout
+    assert "1 of 1 local jobs succeeded; 2 of their 2 runs have results" in proc.stdout
     entries = manifest(tmp_path / "jobs" / "tiny")
-    assert len(entries) == 2
+    assert len(entries) == 2 and entries[0]["log"] == entries[1]["log"]
     for entry, lr in zip(entries, (3e-3, 1e-3)):
         result = runs.read_results(entry["run_dir"])
         assert result["run_id"] == entry["run_id"]
@@ -363,16 +373,17 @@ def test_local_grid_end_to_end(tiny_study, tmp_path):
 @pytest.mark.slurm
 def test_real_slurm_runs_a_generated_study(tiny_study):
     """A generated tiny study through the real sbatch of a local Slurm: a one-language transfer matrix
-    (A->A) for both model types, one job array of 2 tasks side by side; each must end COMPLETED with
-    its results.json; then the report job, which Slurm starts only after both, writes the report.
-    (The six-job matrix of two languages is checked without training above.)"""
+    (A->A) for both model types, packed into one job (10-minute runs, runs_per_job "auto") of a job
+    array; it must end COMPLETED with both results.json; then the report job, which Slurm starts only
+    after it, writes the report. (The six-job matrix of two languages is checked without training
+    above; packed jobs that fail or are cancelled: test_slurm_packing.py.)"""
     require_slurm()
     config = tiny_study(languages=1, epochs=1)
     folder = os.path.dirname(config)
     out = os.path.join(folder, "jobs", "tiny")
     proc = run_script(GEN, config, "--timeout", "10")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "submitted 2 jobs as 1 array: tiny-transfer-" in proc.stdout
+    assert "submitted 2 runs in 1 job as 1 array: tiny-transfer-" in proc.stdout
     report_md = os.path.join(folder, "results", "tiny", "report", "report.md")
     assert f"the report will be written to {report_md} when the jobs end (report job " in proc.stdout
     entries = manifest(out)
@@ -389,7 +400,7 @@ def test_real_slurm_runs_a_generated_study(tiny_study):
     started = slurm_job(report["job_id"])["StartTime"]
     assert all(slurm_job(e["job_id"])["EndTime"] <= started for e in entries)  # ISO times sort
     text = open(report_md).read()
-    assert "2 jobs from 1 manifest(s): 2 finished, 0 running" in text and "### normal" in text
+    assert "2 runs in 1 job from 1 manifest(s): 2 finished, 0 running" in text and "### normal" in text
     # a re-run submits nothing: every run has its results
     proc = run_script(GEN, config)
     assert "2 skipped: results.json exists" in proc.stdout and "nothing to do" in proc.stdout

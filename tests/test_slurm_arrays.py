@@ -6,13 +6,14 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 
 import pytest
 
-from conftest import (pausing_env, require_slurm, run_script, slurm_job, stopped_pid, wait_for,
-                      wait_for_jobs)
+from conftest import (one_line_error, pausing_env, require_slurm, run_script, slurm_job, stopped_pid,
+                      wait_for, wait_for_jobs)
 from ipa_finetune import runs
 from ipa_finetune.files import PROJECT_ROOT
 from ipa_finetune.manifest import manifest_path, read_manifest
@@ -66,7 +67,8 @@ def test_throttled_array_with_options_completes_and_shows_its_status(tiny_study,
     collect-results.py --status lists each task with its state, elapsed time and a failure's log."""
     require_slurm()
     config = tiny_study(languages=2, extra={"slurm": {"cpus": 1, "gpus": 0, "timeout": "00:05:00",
-                                                      "fields": {}, "options": {"partition": "local"}}})
+                                                      "runs_per_job": 1, "fields": {},
+                                                      "options": {"partition": "local"}}})
     proc = run_script("finetuning-generator.py", config, "--model-type", "normal", "--template",
                       sleeper(tmp_path, 1), "--array-limit", "2", "--no-report")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -111,7 +113,7 @@ def test_cancelled_task_is_resubmitted_alone_and_resumes_from_its_checkpoint(tin
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"parameters": {"epochs": [1, 3]}, "languages": {"train": "all", "eval": "all"}}))
     args = ["grid-search.py", config, "--grid-config", grid, "--model-type", "normal", "--no-report",
-            "--timeout", "10"]
+            "--timeout", "10", "--runs-per-job", "1"]
     paused = tmp_path / "paused"
     proc = run_script(*args, env=pausing_env(os.environ, paused, task=1))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -131,7 +133,7 @@ def test_cancelled_task_is_resubmitted_alone_and_resumes_from_its_checkpoint(tin
     proc = run_script(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 skipped: results.json exists" in proc.stdout   # task 0 finished
-    assert f"submitted 1 jobs as 1 array: {os.path.basename(task['script'])} (--array=1)" in proc.stdout
+    assert f"submitted 1 job as 1 array: {os.path.basename(task['script'])} (--array=1)" in proc.stdout
     again = entries_of(config)[0][-1]
     assert again["run_id"] == task["run_id"] and again["job_list"] == task["job_list"]
     assert again["job_id"] == f"{again['array_job_id']}_1" != task["job_id"]
@@ -165,13 +167,15 @@ def free_port_pair():
 @pytest.fixture(scope="module")
 def small_arrays_cluster(tmp_path_factory):
     """A second single-node Slurm beside the first (its own slurm.conf, state and ports) with
-    MaxArraySize=5; the environment that talks to it. Stopped afterwards."""
+    MaxArraySize=5 and a second partition `short` of MaxTime 30 minutes; the environment that talks to
+    it. Stopped afterwards."""
     require_slurm()
     if os.geteuid() != 0:
         pytest.skip("starting a second local Slurm needs root")
     folder = tmp_path_factory.mktemp("slurm2")
     env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"), LOCAL_SLURM_DIR=str(folder),
-               LOCAL_SLURM_PORT_BASE=str(free_port_pair()), LOCAL_SLURM_EXTRA="MaxArraySize=5",
+               LOCAL_SLURM_PORT_BASE=str(free_port_pair()),
+               LOCAL_SLURM_EXTRA="MaxArraySize=5\nPartitionName=short Nodes=localhost MaxTime=00:30:00 State=UP",
                LOCAL_SLURM_CPUS="4")
     proc = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -191,7 +195,7 @@ def test_max_array_size_5_sends_10_jobs_as_3_arrays(small_arrays_cluster, tiny_s
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"parameters": {"learning_rate": [1e-3, 2e-3, 3e-3, 4e-3, 5e-3]}}))
     proc = run_script("grid-search.py", config, "--grid-config", grid, "--template", sleeper(tmp_path, 0),
-                      env=env)
+                      "--runs-per-job", "1", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "submitted 10 jobs as 3 arrays: " in proc.stdout
     entries, (report,) = entries_of(config)
@@ -203,3 +207,31 @@ def test_max_array_size_5_sends_10_jobs_as_3_arrays(small_arrays_cluster, tiny_s
     states = wait_for_jobs([e["job_id"] for e in entries] + [report["job_id"]], timeout=120, env=env)
     assert set(states.values()) == {"COMPLETED"}, states
     assert os.path.isfile(report["report"])
+
+
+def test_runs_per_job_stay_within_the_partitions_max_time(small_arrays_cluster, tiny_study, tmp_path):
+    """Partition `short` allows 30 minutes: "auto" packs 3 ten-minute runs per job, 4 runs per job is
+    one clear line, and so is a per-run limit of 45 minutes; nothing is written then."""
+    env = small_arrays_cluster
+    config = tiny_study(languages=2, extra={"slurm": {"cpus": 1, "gpus": 0, "timeout": "00:10:00", "fields": {},
+                                                      "options": {"partition": "short"}}})
+    jobs = os.path.join(os.path.dirname(config), "jobs")
+    args = ["finetuning-generator.py", config, "--model-type", "normal", "--dry-run"]
+    proc = run_script(*args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "runs per job: 3 (auto; 00:10:00 per run, 1 at once; partition short (MaxTime 00:30:00, from " \
+           "scontrol show partition))" in proc.stdout and "6 runs in 2 jobs in 1 array" in proc.stdout
+    with open(next(os.path.join(jobs, "tiny", p) for p in os.listdir(os.path.join(jobs, "tiny")) if p.endswith(".sh")
+                   and "transfer" in p)) as f:
+        assert "\n#SBATCH --time=00:30:00\n" in f.read()
+    shutil.rmtree(jobs)
+    line = one_line_error(run_script(*args, "--runs-per-job", "4", env=env))
+    assert line.endswith("error: 4 runs per job (slurm.runs_per_job or --runs-per-job) x 00:10:00 per run asks "
+                         "for 00:40:00 per job, longer than partition short (MaxTime 00:30:00, from scontrol "
+                         "show partition) allows: use at most 3 runs per job, a shorter --timeout, or "
+                         "runs_per_job \"auto\""), line
+    line = one_line_error(run_script(*args, "--timeout", "45", env=env))
+    assert "the time limit per run, 00:45:00 (slurm.timeout or --timeout), is longer than partition short" in line
+    line = one_line_error(run_script(*args, "--runs-per-job", "0", env=env))
+    assert "argument --runs-per-job: expected \"auto\" or a whole number >= 1, got '0'" in line
+    assert not os.path.exists(jobs)

@@ -116,6 +116,8 @@ NAME = Rule(lambda v: isinstance(v, str) and bool(NAME_RE.match(v)), NAME_RULE_T
 BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
 SLURM_TIME = Rule(lambda v: isinstance(v, str) and bool(SLURM_TIME_RE.match(v)),
                   'a Slurm time string such as "04:00:00", "90" (minutes) or "1-12:00:00"')
+# How many runs one Slurm job runs (launch/packing.py): a count, or "auto" (a count from the time limit).
+RUNS_PER_JOB = Rule(lambda v: v == "auto" or (_is_int(v) and v >= 1), '"auto" or an integer >= 1')
 
 SEED = integer(0, below=2**32)
 
@@ -161,8 +163,8 @@ SCHEMA = {
     "model_types": FREE,
     "tokenizer": {"eos_token": STRING},
     "hyperparameters": HYPERPARAMETERS,
-    "slurm": {"cpus": integer(1), "gpus": integer(0), "timeout": SLURM_TIME, "fields": FREE,
-              "options": FREE},
+    "slurm": {"cpus": integer(1), "gpus": integer(0), "timeout": SLURM_TIME, "runs_per_job": RUNS_PER_JOB,
+              "runs_at_once": integer(1), "fields": FREE, "options": FREE},
     "wandb": {"enabled": BOOL, "project": STRING, "entity": nullable(STRING)},
     # seq2seq tasks only (docs/seq2seq.md); max_new_tokens against the checkpoint's block_size is
     # checked with the checkpoint (inputs/preflight.py)

@@ -50,6 +50,8 @@ class Settings:
     output_dir: str
     python: str
     project_dir: str
+    runs_per_job: int = 1     # K: runs per job (launch/packing.py), resolved from slurm.runs_per_job
+    runs_at_once: int = 1     # runs of a job training at the same time (slurm.runs_at_once)
 
 
 # ----------------------------------------------------------------------------- what to run

@@ -24,6 +24,7 @@ from ..config.schema import GRID_ONLY_TEMPLATE_FIELDS, JOB_TEMPLATE_FIELDS
 from ..errors import UserError
 from ..files import find_file
 from ..manifest import log_path
+from .packing import job_time
 
 # The options that say where a job may run (who pays, which queue), which a small CPU-only job such
 # as the report job needs as much as the fine-tunes; resource options (mem, gres, constraint,
@@ -98,32 +99,46 @@ def report_job_options(options):
     return option_words({k: v for k, v in options.items() if k in PLACEMENT_OPTIONS})
 
 
-def job_fields(job, cfg, settings):
-    """Every value a template may use for `job`: the required fields, paths, names, and the config's
-    slurm.fields. Shell-facing strings are quoted (shlex), so paths with spaces survive."""
+def run_values(pack):
+    """The per-run fields of a job's runs as lists of words: one run id, run folder and grid config
+    per run; its runs' distinct model types and train and eval languages (`+`-joined)."""
+    runs = pack.runs
+    distinct = lambda values: list(dict.fromkeys(values))  # noqa: E731
+    return {"run_id": [r.run_id for r in runs], "run_dir": [r.run_dir for r in runs],
+            "model_type": distinct(r.model_type for r in runs),
+            "train_langs": distinct("+".join(sorted(r.train_langs)) for r in runs),
+            "eval_langs": distinct("+".join(sorted(r.eval_langs)) for r in runs),
+            "temp_config_name": [r.temp_config for r in runs if r.temp_config]}
+
+
+def job_fields(pack, cfg, settings):
+    """Every value a template may use for a job (a packing.Pack of one or more runs): the required
+    fields, paths, names, and the config's slurm.fields. Shell-facing strings are quoted (shlex), so
+    paths with spaces survive; a per-run field holds one word per run (run_values)."""
     q = shlex.quote
     fields = {"python": q(settings.python), "project_dir": q(settings.project_dir)}
     fields.update(cfg["slurm"].get("fields") or {})
+    values = run_values(pack)
     fields.update({
         "sbatch_options": sbatch_lines(cfg["slurm"].get("options") or {}),
         "array": "",        # a single job; arrays.array_fields fills these for an array script
         "array_task": "",
-        "job_name": job.name,
+        "job_name": pack.name,
         "cpus": settings.cpus,
         "gpus": settings.gpus,
-        "timeout": settings.timeout,
-        "args": shlex.join(job.args),
-        "log": q(log_path(settings.output_dir, job.name)),
-        "run_id": job.run_id,
-        "run_dir": q(job.run_dir),
+        "timeout": job_time(pack, settings),
+        "args": shlex.join(pack.args(settings.runs_at_once)),
+        "log": q(log_path(settings.output_dir, pack.name)),
+        "run_id": " ".join(values["run_id"]),
+        "run_dir": shlex.join(values["run_dir"]),
         "study": cfg["study"],
-        "model_type": job.model_type,
-        "train_langs": "+".join(sorted(job.train_langs)),
-        "eval_langs": "+".join(sorted(job.eval_langs)),
+        "model_type": " ".join(values["model_type"]),
+        "train_langs": " ".join(values["train_langs"]),
+        "eval_langs": " ".join(values["eval_langs"]),
         "output_dir": q(settings.output_dir),
     })
-    if job.temp_config:
-        fields["temp_config_name"] = q(job.temp_config)
+    if values["temp_config_name"]:
+        fields["temp_config_name"] = shlex.join(values["temp_config_name"])
     return fields
 
 

@@ -228,10 +228,13 @@ def curves_section(curves, digits=3):
 
 
 def job_counts(jobs, n_manifests):
-    """`N jobs from M manifest(s): a finished, b running, ...`: the status line of the report and of
-    --status."""
+    """`N jobs from M manifest(s): a finished, b running, ...` (`N runs in J jobs ...` when jobs
+    hold several runs; one JobStatus per run): the status line of the report and of --status."""
     counts = ", ".join(f"{sum(j.state == s for j in jobs)} {s}" for s in STATES)
-    return f"{len(jobs)} jobs from {n_manifests} manifest(s): {counts}."
+    n_jobs = len({j.log if j.job_id == "local" else j.job_id for j in jobs})
+    what = f"{len(jobs)} jobs" if n_jobs == len(jobs) else \
+        f"{len(jobs)} runs in {n_jobs} job{'s' if n_jobs != 1 else ''}"
+    return f"{what} from {n_manifests} manifest(s): {counts}."
 
 
 def log_tails(jobs, problems=()):

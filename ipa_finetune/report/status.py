@@ -1,18 +1,21 @@
-"""Job status for the report: each manifest entry's run (an array task is one entry), finished
-(results.json) or what Slurm says, its elapsed time, with the end of the log of a job that failed.
-Once Slurm has forgotten a job (MinJobAge), its log says how it ended: Slurm's "CANCELLED AT ...
-DUE TO TIME LIMIT" line, finetune-exp.py's "interrupted at step N", a traceback.
+"""Job status for the report: each manifest entry's run (an array task is one entry, a job of several
+runs one entry per run), finished (results.json) or what Slurm says, its elapsed time, with the end
+of the log of a job that failed. Once Slurm has forgotten a job (MinJobAge), its log says how it
+ended: Slurm's "CANCELLED AT ... DUE TO TIME LIMIT" line, finetune-exp.py's "interrupted at step N",
+a traceback. In a job of several runs, each run's own part of the log (runs.run_section) says
+whether it waits for its turn, runs, failed or never started, and its end is the tail shown.
 
     jobs = job_statuses(entries)               # entries: manifest.read_manifest's, latest per run
     jobs = job_statuses(entries, Lookup())     # squeue/sacct asked once for all jobs (ipa_finetune.slurm)
 """
 import datetime
+import functools
 import os
 import re
 from dataclasses import dataclass
 
 from ..slurm import FORGOTTEN, PENDING_STATES, RUNNING_STATES, hms, job_state
-from ..runs import RESULTS_FILE
+from ..runs import RESULTS_FILE, run_section
 from .collect import ResultError, load_run
 
 STATES = ("finished", "running", "pending", "failed", "unknown")  # report order
@@ -139,6 +142,8 @@ def _status(e, slurm, info, log_lines):
                 elapsed = hms(seconds)
         except ResultError as err:
             state, detail = "failed", f"bad results.json: {err}"
+    elif e.get("job_runs"):
+        state, detail, slurm_state, elapsed, tail = _packed_status(e, job_id, slurm, slurm_state, log, log_lines)
     elif job_id == "local":
         state, detail = "unknown", "no results (local run)"
     else:
@@ -148,13 +153,62 @@ def _status(e, slurm, info, log_lines):
         if ending:
             state, slurm_state = "failed", f"{ending[0]} (log)"
             detail = f"no results; Slurm no longer knows the job, its log says: {ending[1]}"
-    if state in ("failed", "unknown") and log:
+    if state in ("failed", "unknown") and log and not tail:  # the job's log (a run's own part: above)
         tail = log_tail(log, log_lines)
         if tail is None:
             detail, tail = f"{detail}; log not found", ()
     if state == "pending":
         elapsed = None  # not started: squeue's 0:00 says nothing
-    elif elapsed is None and log:
-        elapsed = log_elapsed(log)
+    elif elapsed is None and log and not e.get("job_runs"):
+        elapsed = log_elapsed(log)  # the job's; a run of several has its own or none
     return JobStatus(job_id, name, str(e.get("run_id") or ""), e["run_dir"], str(e.get("script") or ""),
                      log, state, detail, tail, None if slurm_state == FORGOTTEN else slurm_state, elapsed)
+
+
+def _packed_status(e, job_id, slurm, slurm_state, log, log_lines):
+    """(state, detail, Slurm state, elapsed, log tail) of a run without results in a job of several
+    runs, from its job's state and its own part of the job's log."""
+    rid, order = str(e.get("run_id")), [str(r) for r in e["job_runs"]]
+    where = f"run {order.index(rid) + 1} of {len(order)} in its job" if rid in order else "in its job"
+    if job_id != "local" and slurm_state is None:
+        slurm_state = slurm(job_id)
+    said = f"Slurm {slurm_state}" if slurm_state not in (None, FORGOTTEN) else "its job"
+    if slurm_state in PENDING_STATES:
+        return "pending", f"{said} ({where})", slurm_state, None, ()
+    running = slurm_state in RUNNING_STATES
+    lines, ending = run_section(_log_lines(log), rid) or ((), None)
+    if ending is None:
+        if running:
+            return "pending", f"{said}: waiting for its turn ({where})", slurm_state, None, ()
+        state = "unknown" if slurm_state is None or job_id == "local" else "failed"
+        return state, f"not started: {said} ended before it ({where})", slurm_state, None, ()
+    if not ending.startswith("started"):  # the run's own last line: failed, interrupted, ...
+        return "failed", f"{ending} ({where})", slurm_state, None, tuple(lines[-log_lines:])
+    if running:
+        started = ISO_TIME_RE.search(lines[0])
+        return "running", f"{said}: training ({where})", slurm_state, started and _since(started.group(0)), ()
+    how = next(((st, what) for pattern, st, what in LOG_ENDINGS if pattern in "\n".join(lines)), None)
+    if how and slurm_state in (None, FORGOTTEN):
+        slurm_state = f"{how[0]} (log)"
+    detail = f"{said} ended during it" + (f": {how[1]}" if how else "")
+    return "failed", f"{detail} ({where})", slurm_state, None, tuple(lines[-log_lines:])
+
+
+@functools.lru_cache(maxsize=4)
+def _read_lines(path, _stamp):
+    return tuple(_log_end(path, size=64 << 20) or ())
+
+
+def _log_lines(path):
+    """Every line of a job log (its last 64 MiB, \\r updates collapsed), read once per change."""
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return ()
+    return _read_lines(path, (stat.st_mtime_ns, stat.st_size))
+
+
+def _since(iso):
+    """H:MM:SS from an ISO-8601 time to now."""
+    start = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return hms(max(0.0, datetime.datetime.now(datetime.timezone.utc).timestamp() - start.timestamp()))

@@ -106,8 +106,12 @@ def finished(plan):
 def check_inputs(plans):
     """The launchers' pre-flight check for these runs (every problem at once, before a run folder is
     made or torch imported); the full checks follow when the data is loaded."""
-    problems = preflight.check_runs(plans[0].study, [
-        (p.model_type, p.train_langs, p.eval_langs) for p in plans])
+    by_inputs = {}  # the runs of one study's inputs (they differ in hyperparameters only) checked at once
+    for p in plans:
+        key = runs.canonical({k: v for k, v in p.cfg.items() if k != "hyperparameters"})
+        by_inputs.setdefault(key, []).append(p)
+    problems = [problem for group in by_inputs.values() for problem in preflight.check_runs(group[0].study, [
+        (p.model_type, p.train_langs, p.eval_langs) for p in group])]
     preflight.raise_problems(problems, "nothing was trained")
 
 

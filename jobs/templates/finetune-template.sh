@@ -1,12 +1,13 @@
 #!/bin/bash
-# One fine-tune of the transfer matrix, written by finetuning-generator.py from
-# jobs/templates/finetune-template.sh (str.format fields in braces; literal braces written doubled).
-# Required fields: job_name, cpus, gpus, timeout, args. Also set per job: log, project_dir, python,
-# run_id, run_dir, study, model_type, train_langs, eval_langs, output_dir; sbatch_options (the
-# config's slurm.options as #SBATCH lines); array and array_task (a job array's #SBATCH --array line
-# and the lines that read the task's job from the job list; in an array script, run_id, args and the
-# other per-job fields are that task's values). A line holding only an empty field is left out. Any
-# other field comes from the config's slurm.fields.
+# Fine-tunes of the transfer matrix (one or more runs per job, trained one after another by one
+# finetune-exp.py), written by finetuning-generator.py from jobs/templates/finetune-template.sh
+# (str.format fields in braces; literal braces written doubled). Required fields: job_name, cpus,
+# gpus, timeout (the job's: runs x the time limit per run), args. Also set per job: log,
+# project_dir, python, run_id, run_dir, study, model_type, train_langs, eval_langs (one word per run
+# or distinct value), output_dir; sbatch_options (the config's slurm.options as #SBATCH lines); array
+# and array_task (a job array's #SBATCH --array line and the lines that read the task's job from the
+# job list; in an array script, run_id, args and the other per-job fields are that task's values). A
+# line holding only an empty field is left out. Any other field comes from the config's slurm.fields.
 #SBATCH --job-name={job_name}
 #SBATCH --ntasks=1
 #SBATCH --cpus-per-task={cpus}
@@ -21,7 +22,7 @@
 set -euo pipefail
 cd {project_dir}
 {array_task}
-echo "job ${{SLURM_JOB_ID:-local}} ({job_name}) on $(hostname) at $(date -Iseconds); run {run_id}"
+echo "job ${{SLURM_JOB_ID:-local}} ({job_name}) on $(hostname) at $(date -Iseconds); runs: {run_id}"
 # Threads follow the CPUs Slurm gave this job, not the node's core count.
 export OMP_NUM_THREADS="${{SLURM_CPUS_PER_TASK:-{cpus}}}"
 exec {python} finetune-exp.py {args} --cpus "${{SLURM_CPUS_PER_TASK:-{cpus}}}"

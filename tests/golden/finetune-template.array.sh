@@ -1,12 +1,13 @@
 #!/bin/bash
-# One fine-tune of the transfer matrix, written by finetuning-generator.py from
-# jobs/templates/finetune-template.sh (str.format fields in braces; literal braces written doubled).
-# Required fields: job_name, cpus, gpus, timeout, args. Also set per job: log, project_dir, python,
-# run_id, run_dir, study, model_type, train_langs, eval_langs, output_dir; sbatch_options (the
-# config's slurm.options as #SBATCH lines); array and array_task (a job array's #SBATCH --array line
-# and the lines that read the task's job from the job list; in an array script, run_id, args and the
-# other per-job fields are that task's values). A line holding only an empty field is left out. Any
-# other field comes from the config's slurm.fields.
+# Fine-tunes of the transfer matrix (one or more runs per job, trained one after another by one
+# finetune-exp.py), written by finetuning-generator.py from jobs/templates/finetune-template.sh
+# (str.format fields in braces; literal braces written doubled). Required fields: job_name, cpus,
+# gpus, timeout (the job's: runs x the time limit per run), args. Also set per job: log,
+# project_dir, python, run_id, run_dir, study, model_type, train_langs, eval_langs (one word per run
+# or distinct value), output_dir; sbatch_options (the config's slurm.options as #SBATCH lines); array
+# and array_task (a job array's #SBATCH --array line and the lines that read the task's job from the
+# job list; in an array script, run_id, args and the other per-job fields are that task's values). A
+# line holding only an empty field is left out. Any other field comes from the config's slurm.fields.
 #SBATCH --job-name=rus-pol-sentiment-transfer
 #SBATCH --ntasks=1
 #SBATCH --cpus-per-task=8
@@ -23,19 +24,20 @@
 set -euo pipefail
 cd '/srv/ipa finetune'
 # Array task: its job is line SLURM_ARRAY_TASK_ID + 1 of the job list, shell-quoted words
-# written by the launcher (run id, run folder, model type, train and eval languages, grid
-# config or '', then finetune-exp.py's arguments); eval turns them back into those words.
+# written by the launcher (lists of the job's run ids, run folders, model types, train and eval
+# languages and grid configs, then finetune-exp.py's arguments, the runs' separated by --then);
+# eval turns them back into those words.
 JOB_LIST='/srv/ipa finetune/jobs/rus-pol/rus-pol-sentiment-transfer-<hash>.jobs'
 TASK_ID="${SLURM_ARRAY_TASK_ID:?is not set: submit this script with sbatch}"
 TASK_LINE=$(sed -n "$((TASK_ID + 1))p" "$JOB_LIST")
 [ -n "$TASK_LINE" ] || {
   echo "array task $TASK_ID: no line $((TASK_ID + 1)) in $JOB_LIST" >&2; exit 2; }
 eval "TASK=($TASK_LINE)"
-TASK_RUN_ID=${TASK[0]} TASK_RUN_DIR=${TASK[1]} TASK_MODEL_TYPE=${TASK[2]}
-TASK_TRAIN_LANGS=${TASK[3]} TASK_EVAL_LANGS=${TASK[4]} TASK_TEMP_CONFIG=${TASK[5]}
+eval "TASK_RUN_IDS=(${TASK[0]}) TASK_RUN_DIRS=(${TASK[1]}) TASK_MODEL_TYPES=(${TASK[2]})"
+eval "TASK_TRAIN_LANGS=(${TASK[3]}) TASK_EVAL_LANGS=(${TASK[4]}) TASK_TEMP_CONFIGS=(${TASK[5]})"
 TASK_ARGS=("${TASK[@]:6}")
 echo "array task ${SLURM_ARRAY_JOB_ID:-local}_${TASK_ID}: line $((TASK_ID + 1)) of $JOB_LIST"
-echo "job ${SLURM_JOB_ID:-local} (rus-pol-sentiment-transfer) on $(hostname) at $(date -Iseconds); run ${TASK_RUN_ID}"
+echo "job ${SLURM_JOB_ID:-local} (rus-pol-sentiment-transfer) on $(hostname) at $(date -Iseconds); runs: ${TASK_RUN_IDS[*]}"
 # Threads follow the CPUs Slurm gave this job, not the node's core count.
 export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-8}"
 exec '/opt/py env/bin/python' finetune-exp.py "${TASK_ARGS[@]}" --cpus "${SLURM_CPUS_PER_TASK:-8}"

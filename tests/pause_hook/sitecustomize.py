@@ -2,12 +2,15 @@
 finetune-exp.py stops itself (SIGSTOP) right after its first complete checkpoint, once, after writing
 "<pid> <step>" to the file IPA_TEST_PAUSE_FILE names. A test that interrupts a run then acts on a run
 frozen at a known state instead of racing it. With IPA_TEST_PAUSE_TASK set, only that Slurm array
-task pauses. Every other process (the launchers, a second run once the file exists) is untouched."""
+task pauses; with IPA_TEST_PAUSE_RUN set, only at a checkpoint of that run (a run id: one of the
+several runs of a packed job). Every other process (the launchers, a second run once the file
+exists) is untouched."""
 import os
 import sys
 
 _FLAG = os.environ.get("IPA_TEST_PAUSE_FILE")
 _TASK = os.environ.get("IPA_TEST_PAUSE_TASK")
+_RUN = os.environ.get("IPA_TEST_PAUSE_RUN")
 
 
 def _install():
@@ -19,7 +22,7 @@ def _install():
 
     def pause_after_save(self, args, state, control):
         control = on_save(self, args, state, control)  # the Trainer calls it once the checkpoint is complete
-        if not os.path.exists(_FLAG):
+        if not os.path.exists(_FLAG) and (_RUN is None or _RUN in args.output_dir):
             with open(_FLAG + ".tmp", "w") as f:
                 f.write(f"{os.getpid()} {state.global_step}\n")
             os.replace(_FLAG + ".tmp", _FLAG)
