@@ -153,17 +153,18 @@ def test_collect_results_reports_a_seq2seq_study_with_intervals(tiny_study, tmp_
 @pytest.mark.slurm
 def test_seq2seq_transfer_matrix_on_slurm_and_its_report(tiny_study):
     """finetuning-generator.py submits the seq2seq transfer matrix of two languages (6 configurations x
-    2 model types) to the local Slurm as one array; every task ends COMPLETED with its results and
-    predictions, and the report job writes the report with ipa - normal intervals."""
+    2 model types) to the local Slurm as one array of 4 jobs of 3 runs; every job ends COMPLETED with
+    its runs' results and predictions, and the report job writes the report with ipa - normal
+    intervals."""
     config = tiny_study(languages=2, epochs=1, seq2seq=True)
     folder = os.path.dirname(config)
     out = os.path.join(folder, "jobs", "tiny")
-    proc = run_script("finetuning-generator.py", config, "--timeout", "10", "--yes")
+    proc = run_script("finetuning-generator.py", config, "--timeout", "10", "--runs-per-job", "3", "--yes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "submitted 12 jobs as 1 array: tiny-transfer-" in proc.stdout
+    assert "submitted 12 runs in 4 jobs as 1 array: tiny-transfer-" in proc.stdout, proc.stdout
     entries = read_manifest(manifest_path(out))[0]
     (report,) = read_manifest(manifest_path(out), kind="report")[0]
-    states = wait_for_jobs([e["job_id"] for e in entries] + [report["job_id"]], timeout=400)
+    states = wait_for_jobs(sorted({e["job_id"] for e in entries}) + [report["job_id"]], timeout=400)
     for entry in entries:
         log = open(entry["log"]).read() if os.path.isfile(entry["log"]) else "(no log)"
         assert states[entry["job_id"]] == "COMPLETED", f"{entry['job_name']}: {states}\n{log[-3000:]}"
@@ -173,7 +174,7 @@ def test_seq2seq_transfer_matrix_on_slurm_and_its_report(tiny_study):
             assert os.path.isfile(os.path.join(entry["run_dir"], result["predictions"][lang]["test"]))
     assert states[report["job_id"]] == "COMPLETED", open(report["log"]).read()[-3000:]
     text = open(report["report"]).read()
-    assert "12 jobs from 1 manifest(s): 12 finished" in text, text
+    assert "12 runs in 4 jobs from 1 manifest(s): 12 finished" in text, text
     assert "## tiny · g2p: chrf on the test split, selection source" in text
     block = text[text.index("### ipa - normal"):].split("\n## ")[0]
     cells = [line for line in block.splitlines() if " → " in line and line.startswith("| ") and "eval |" not in line]

@@ -217,7 +217,7 @@ def test_grid_of_a_seq2seq_study_checks_its_metrics(tiny_study, tmp_path):
                                 "languages": {"train": "alpha", "eval": "all"}}))
     proc = run_script("grid-search.py", config, "--grid-config", grid, "--dry-run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "4 permutations" in proc.stdout and "8 jobs" in proc.stdout
+    assert "4 permutations" in proc.stdout and "8 runs" in proc.stdout, proc.stdout
     grid.write_text(json.dumps({"parameters": {"metric_for_best_model": ["chrf", "f1"]}}))
     line = one_line_error(run_script("grid-search.py", config, "--grid-config", grid, "--dry-run"))
     assert 'grid.json: parameters.metric_for_best_model = "f1" is not a seq2seq metric' in line

@@ -29,7 +29,7 @@ from ..config import selection
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..inputs.splits import roles_of
-from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
+from ..inputs.tokenizer import check_vocab_coverage, tokenizer_fingerprint
 from ..predictions import write_predictions
 from . import data, epochs, experiment, loaded, seq2seq
 from . import results as records
@@ -150,27 +150,19 @@ def _classifier(plan, checkpoint, tokenizer, names, num_labels):
     return model
 
 
-def _splits(plan, spec, columns, roles):
-    """data.load_language, once per process for the same dataset files, columns and splits."""
-    cache_dir = plan.cfg["paths"]["hf_cache"]
-    key = ("splits", runs.canonical(plan.inputs["datasets"][spec.language]), repr(spec), columns,
-           tuple(roles), cache_dir)
-    return loaded.get(key, lambda: data.load_language(spec, columns, roles, cache_dir))
-
-
 def prepare(plan):
     """Load and validate tokenizer, data and model; tokenize. Raises UserError on any bad input."""
     study, hp = plan.study, plan.study.hyperparameters
     checkpoint = plan.model.existing_checkpoint()
-    tokenizer = loaded.get(("tokenizer", plan.inputs["tokenizer"]["sha256"], repr(plan.model)),
-                           lambda: load_tokenizer(plan.model))
+    tokenizer = loaded.tokenizer(plan)
     langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
     specs = {lang: study.dataset(lang) for lang in langs}
     num_labels = _shared_classes(study, specs)
     cache_dir = study.cfg["paths"]["hf_cache"]
     _check_wandb(study.cfg)
     columns = plan.model.features_key  # whose train_features the model reads (model type or features_of)
-    raw = {lang: _splits(plan, specs[lang], columns, roles_of(lang, plan.train_langs, plan.eval_langs))
+    raw = {lang: loaded.language_splits(plan, specs[lang], columns,
+                                        roles_of(lang, plan.train_langs, plan.eval_langs))
            for lang in langs}
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first])

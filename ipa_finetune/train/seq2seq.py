@@ -27,11 +27,11 @@ from ..checkpoint import load_causal_lm
 from ..config import selection
 from ..errors import DataError
 from ..inputs.splits import roles_of, where
-from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer
+from ..inputs.tokenizer import check_vocab_coverage
 from ..predictions import write_text_predictions
 from ..seq2seq_layout import encode_pairs, generation_prompts, pad_right, special_tokens, training_rows
 from ..text_metrics import BASELINES, ERROR_RATE_NAMES, baseline_statistics, example_statistics
-from . import data
+from . import data, loaded
 from .trainer import MultiLanguageTrainer, build_trainer as _build_trainer
 
 log = logging.getLogger("ipa_finetune")
@@ -93,7 +93,7 @@ def _load(plan, tokenizer):
     for lang in sorted(set(plan.train_langs) | set(plan.eval_langs)):
         spec = study.dataset(lang)
         roles = roles_of(lang, plan.train_langs, plan.eval_langs)
-        raw = data.load_language(spec, key, roles, study.cfg["paths"]["hf_cache"])
+        raw = loaded.language_splits(plan, spec, key, roles)
         columns, target = spec.features_for(key), spec.target_for(key)
         out[lang] = {}
         for role, (split, ds) in raw.items():
@@ -117,13 +117,13 @@ def _model(plan, tokenizer, generation):
     return model, tokens
 
 
-def _train_set(plan, loaded, tokens, block_size):
+def _train_set(plan, texts, tokens, block_size):
     """The training rows of the train languages (too long ones dropped and counted) as one Dataset."""
     import datasets
 
     parts, counts = [], {}
     for lang in plan.train_langs:
-        split, *_, pairs = loaded[lang]["train"]
+        split, *_, pairs = texts[lang]["train"]
         rows, counts[lang] = training_rows(pairs, tokens, block_size, where(plan.study.dataset(lang), split))
         parts.append(datasets.Dataset.from_list([dict(r, length=len(r["input_ids"])) for r in rows]))
         if counts[lang].dropped:
@@ -147,14 +147,14 @@ def prepare(plan):
     """Load and validate tokenizer, model and data; lay out the rows and prompts. Raises UserError on
     any bad input, before the first step."""
     generation = plan.cfg["generation"]
-    tokenizer = load_tokenizer(plan.model)
-    loaded = _load(plan, tokenizer)
+    tokenizer = loaded.tokenizer(plan)
+    texts = _load(plan, tokenizer)
     model, tokens = _model(plan, tokenizer, generation)
     # rows and prompts: at most max_length tokens, as classification cuts its inputs
     block = min(model.config.block_size, plan.cfg["hyperparameters"]["max_length"])
-    train, train_counts = _train_set(plan, loaded, tokens, block)
+    train, train_counts = _train_set(plan, texts, tokens, block)
     splits = {role: {lang: _text_split(plan, lang, roles[role], tokens, block)
-                     for lang, roles in loaded.items() if role in roles} for role in ("eval", "test")}
+                     for lang, roles in texts.items() if role in roles} for role in ("eval", "test")}
     test = {lang: s for lang, s in splits["test"].items() if lang in plan.eval_langs}
     # every epoch generates the validation split of every language and the eval languages' test
     # splits (what each selection protocol needs, epochs.py); (split, None): no row order to restore
@@ -166,7 +166,7 @@ def prepare(plan):
         choosing=selection.monitored_languages(selection.selection_of(plan.cfg["hyperparameters"]),
                                                plan.train_langs, plan.eval_langs),
         eval_split_names={lang: s.split for lang, s in splits["eval"].items()},
-        train_targets=[t for lang in plan.train_langs for t in loaded[lang]["train"][3]],
+        train_targets=[t for lang in plan.train_langs for t in texts[lang]["train"][3]],
         generator=Generator(tokenizer, tokens, generation, plan.cfg["hyperparameters"]["eval_batch_size"]))
 
 
