@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv test test-fast demo bench demo-data clean
+.PHONY: venv test test-fast demo demo-seq2seq bench demo-data clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) demo/run_demo.py
+
+# The seq2seq demo: grapheme-to-phoneme in Russian and Polish (docs/seq2seq.md).
+demo-seq2seq: $(STAMP)
+	$(PY) demo/run_demo.py --config config/demo-seq2seq.json
 
 bench: $(STAMP)
 	$(PY) bench/bench_throughput.py $(BENCH_ARGS)

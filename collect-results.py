@@ -77,7 +77,9 @@ def add_report_arguments(p):
     """What the report shows, and where it goes."""
     p.add_argument("--metric", default=None,
                    help="metric shown and used to pick settings: accuracy, precision, recall, f1 "
-                        "(macro), loss... (default: the config's metric_for_best_model, else f1)")
+                        "(macro), loss; seq2seq: chrf, bleu, exact_match, error_rate, loss (default: "
+                        "the config's metric_for_best_model, else the runs' when they share one, "
+                        "else f1)")
     p.add_argument("--split", choices=SPLITS, default=None,
                    help="split whose metric fills the tables (default: test where the runs have a "
                         "test split, else eval); epochs and settings are always chosen on validation "
@@ -165,8 +167,7 @@ def main(argv=None):
     slurm = (lambda job_id: None) if args.no_slurm else Lookup()
     if args.status:
         return show_status(manifests, slurm, args.log_lines)
-    metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get(
-        "metric_for_best_model") or "f1"
+    metric = args.metric or ((cfg or {}).get("hyperparameters") or {}).get("metric_for_best_model")
     report = build.build_report(dirs, metric, args.split, manifests, slurm, args.log_lines,
                                 baseline=args.baseline, resamples=args.resamples,
                                 all_inputs=args.all_inputs, selection=args.selection,

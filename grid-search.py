@@ -40,7 +40,7 @@ def main(argv=None):
     args = parse_args(argv)
     setup = launcher.setup_from_args(args, TEMPLATE)
     cfg, model_types = setup.cfg, setup.model_types
-    grid = load_grid_config(args.grid_config, cfg)
+    grid = load_grid_config(args.grid_config, cfg, setup.study.task_type)
     temp_dir = os.path.abspath(args.temp_config_dir or cfg["paths"]["temp_config_dir"])
     planned = jobs.plan_grid_jobs(setup.study, setup.config_files, grid, model_types, temp_dir,
                                   force=args.force, seeds=setup.seeds)

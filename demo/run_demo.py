@@ -10,10 +10,14 @@ scripts a user runs on a cluster:
 
 and ends with the answer on the test split: each `<type> - normal` difference with its 95% interval
 (test sampling and seeds), p-values corrected by Holm, and how many cells each model type wins.
+With --config config/demo-seq2seq.json (`make demo-seq2seq`) it runs the seq2seq demo instead
+(grapheme-to-phoneme on demo/data-seq2seq, docs/seq2seq.md) and ends with the transfer table, the
+trivial baselines (copy the source, the most frequent training target) and ipa - normal with intervals.
 
 Example:
     make demo                         # or: .venv/bin/python demo/run_demo.py
     .venv/bin/python demo/run_demo.py --force   # re-train even the runs that already have results
+    .venv/bin/python demo/run_demo.py --config config/demo-seq2seq.json   # make demo-seq2seq
 """
 import argparse
 import json
@@ -48,39 +52,71 @@ def mean_std(values):
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def finished_runs(results_dir):
+    """The parsed results.json of every run under results_dir, in folder order."""
+    for folder, _, files in sorted(os.walk(results_dir)):
+        if "results.json" in files:
+            with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
+                yield json.load(f)
+
+
+def print_cells(title, cells, describe):
+    """One line per (model type, train set, eval language) of `cells` ({key: [metrics of a seed]})."""
+    print(f"\nDemo: {title}")
+    for (model_type, train, lang), ms in sorted(cells.items()):
+        print(f"  {model_type:<7} {train:<15} -> {lang:<8} {describe(ms)}  (n={len(ms)})")
+
+
 def baseline_check(results_dir):
     """One line per (model type, train set, eval language): eval-split accuracy over seeds against
     the majority-class baseline; counts the runs that beat it."""
     cells, beaten, total = defaultdict(list), 0, 0
-    for folder, _, files in sorted(os.walk(results_dir)):
-        if "results.json" not in files:
-            continue
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
-            r = json.load(f)
+    for r in finished_runs(results_dir):
         for lang, splits in sorted(r["metrics"].items()):
             m = splits["eval"]
             total += 1
             beaten += m["accuracy"] > m["majority_baseline"]
             cells[(r["model_type"], "+".join(r["train_langs"]), lang)].append(m)
-    print("\nDemo: eval-split accuracy over seeds against the majority-class baseline")
-    for (model_type, train, lang), ms in sorted(cells.items()):
-        print(f"  {model_type:<7} {train:<15} -> {lang:<8} accuracy {mean_std([m['accuracy'] for m in ms])}"
-              f"  majority {ms[0]['majority_baseline']:.3f}  f1 {mean_std([m['f1'] for m in ms])}"
-              f"  (n={len(ms)})")
+    print_cells("eval-split accuracy over seeds against the majority-class baseline", cells,
+                lambda ms: f"accuracy {mean_std([m['accuracy'] for m in ms])}  majority "
+                           f"{ms[0]['majority_baseline']:.3f}  f1 {mean_std([m['f1'] for m in ms])}")
     print(f"  {beaten}/{total} (run, language) pairs beat the majority baseline")
     return beaten, total
 
 
-def difference_blocks(report_md):
-    """The report's headline (which split the numbers come from, which chose them) and its
-    `<type> - <baseline>` blocks with their summary sentences, as Markdown lines."""
-    out, inside = [], False
+def seq2seq_check(results_dir):
+    """One line per (model type, train set, eval language): test-split chrF over seeds against the
+    trivial baselines (copy the source, the most frequent training target); counts the in-language
+    runs that beat the better of the two."""
+    cells, beaten, total = defaultdict(list), 0, 0
+    for r in finished_runs(results_dir):
+        for lang, splits in sorted(r["metrics"].items()):
+            m = splits.get("test") or splits["eval"]
+            cells[(r["model_type"], "+".join(r["train_langs"]), lang)].append(m)
+            if r["train_langs"] == [lang]:
+                total += 1
+                beaten += m["chrf"] > max(m["copy_source_chrf"], m["most_frequent_target_chrf"])
+    print_cells("test-split chrF over seeds against the trivial baselines", cells,
+                lambda ms: f"chrF {mean_std([m['chrf'] for m in ms])}  copy source "
+                           f"{ms[0]['copy_source_chrf']:6.2f}  most frequent {ms[0]['most_frequent_target_chrf']:5.2f}")
+    print(f"  {beaten}/{total} in-language runs beat their trivial baseline on chrF")
+    return beaten, total
+
+
+def difference_blocks(report_md, wanted=lambda heading: " - " in heading):
+    """The report's headline (which split the numbers come from, which chose them) and the `### ...`
+    blocks of its first section whose heading `wanted(heading)` accepts, with their notes and summary
+    sentences, as Markdown lines."""
+    out, inside, found = [], False, False
     with open(report_md, encoding="utf-8") as f:
         for line in f.read().splitlines():
             if line.startswith("**Numbers from"):
                 out += [line, ""]
+            if line.startswith("## ") and found:
+                break  # the next section (e.g. the upper bound): the demo shows the first one
             if line.startswith("#"):
-                inside = line.startswith("### ") and " - " in line
+                inside = line.startswith("### ") and wanted(line)
+                found |= inside
             if inside and not line.startswith("Cells: "):
                 out.append(line)
     return out
@@ -98,13 +134,21 @@ def main(argv=None):
     if rc != 0:
         sys.exit(rc)
     sys.path.insert(0, ROOT)
-    from ipa_finetune.config.loader import load_config
+    from ipa_finetune.config.study import load_study
     from ipa_finetune.runs import REPORT_FILE, report_dir, study_results_dir
-    study_dir = study_results_dir(load_config([os.path.join(ROOT, args.config)]))
-    baseline_check(study_dir)
+    study = load_study([os.path.join(ROOT, args.config)])
+    study_dir = study_results_dir(study.cfg)
     report_md = os.path.join(report_dir(study_dir), REPORT_FILE)
-    print(f"\nDemo: the answer with error bars (from {os.path.relpath(report_md, ROOT)})\n")
-    print("\n".join(difference_blocks(report_md)))
+    if study.seq2seq:  # the transfer table, the baselines and the differences
+        seq2seq_check(study_dir)
+        blocks = difference_blocks(report_md, lambda heading: True)
+        print(f"\nDemo: the transfer table, the trivial baselines and ipa - normal with error bars "
+              f"(from {os.path.relpath(report_md, ROOT)})\n")
+    else:
+        baseline_check(study_dir)
+        blocks = difference_blocks(report_md)
+        print(f"\nDemo: the answer with error bars (from {os.path.relpath(report_md, ROOT)})\n")
+    print("\n".join(blocks))
 
 
 if __name__ == "__main__":

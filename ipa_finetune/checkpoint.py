@@ -198,22 +198,43 @@ def save_checkpoint(model, path, *, optimizer=None, iter_num=0, best_val_loss=No
     write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))  # a crash never leaves half a ckpt.pt
 
 
+def _build(path, what, build, seed, pretrained):
+    """build(weights) with the checkpoint's weights, or (pretrained=False) nanoGPT's random init of its
+    architecture drawn from `seed`, so that the same seed builds the same body, without touching the
+    caller's random generator. A ValueError of the wrapper becomes a CheckpointError naming the path."""
+    config, weights = read_checkpoint(path)
+    try:
+        if pretrained:
+            return build(config, weights)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            return build(config, None)
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot build {what} from it: {e}") from None
+
+
 def load_classifier(path, num_labels, *, seed=None, dropout=None, id2label=None, pretrained=True):
     """hf_wrapper's NanoGPTForSequenceClassification with the body of the nanoGPT ckpt.pt at `path`
     and a fresh head (see from_gpt_weights). pretrained=False: the checkpoint's architecture
     (model_args) with nanoGPT's random init instead of its weights (a no-pretraining control), drawn
-    from `seed` so that the same seed builds the same body. Raises CheckpointError (one line) for a
-    bad checkpoint."""
+    from `seed`. Raises CheckpointError (one line) for a bad checkpoint."""
     import hf_wrapper  # transformers: only for the runs that build a model
 
-    config, weights = read_checkpoint(path)
-    build = hf_wrapper.NanoGPTForSequenceClassification.from_gpt_weights
-    try:
-        if pretrained:
-            return build(config, weights, num_labels, seed=seed, dropout=dropout, id2label=id2label)
-        with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's generator
-            if seed is not None:
-                torch.manual_seed(seed)
-            return build(config, None, num_labels, seed=seed, dropout=dropout, id2label=id2label)
-    except ValueError as e:
-        raise CheckpointError(f"checkpoint {path}: cannot build a classifier from it: {e}") from None
+    def build(config, weights):
+        return hf_wrapper.NanoGPTForSequenceClassification.from_gpt_weights(
+            config, weights, num_labels, seed=seed, dropout=dropout, id2label=id2label)
+    return _build(path, "a classifier", build, seed, pretrained)
+
+
+def load_causal_lm(path, *, eos_token_id, pad_token_id=None, seed=None, dropout=None, pretrained=True):
+    """hf_wrapper's NanoGPTForCausalLM (seq2seq: the whole nanoGPT, lm_head tied to the embeddings)
+    of the nanoGPT ckpt.pt at `path`; pretrained=False as for load_classifier (random init from
+    `seed`). Raises CheckpointError (one line) for a bad checkpoint or token ids outside its
+    vocabulary."""
+    import hf_wrapper
+
+    def build(config, weights):
+        return hf_wrapper.NanoGPTForCausalLM.from_gpt_weights(
+            config, weights, eos_token_id=eos_token_id, pad_token_id=pad_token_id, dropout=dropout)
+    return _build(path, "a causal LM", build, seed, pretrained)

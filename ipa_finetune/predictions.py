@@ -9,6 +9,12 @@ One JSON object per example, in the order of the split as loaded:
     {"index": 0, "label": 2, "pred": 1, "probs": [0.05, 0.41, 0.54]}
 index: position in the split; label: gold class id; pred: predicted class id (the argmax of the
 logits); probs: the softmax over the classes, rounded to PROB_DIGITS decimals.
+
+A seq2seq run (task_type "seq2seq") writes generated text instead:
+    {"index": 0, "id": "ru-0042", "source": "ужин", "reference": "uʒɨn", "hypothesis": "uʒin"}
+id: the example's `id` column (its position when the split has none), what the report pairs runs
+by; source: its source text (several source columns joined by " | "); reference: its target text;
+hypothesis: the text the model generated (its end token and anything after it left out).
 """
 import gzip
 import json
@@ -46,10 +52,27 @@ def epoch_folder(epoch):
 
 
 def write_predictions(run_dir, lang, split, labels, logits, epoch=None):
-    """Write one split's predictions atomically; returns the file's path relative to run_dir.
-    A plain file of the other kind (left by an earlier --force'd run) is removed. With `epoch`, into
+    """Write one split's predictions atomically; returns the file's path relative to run_dir."""
+    return _write(run_dir, lang, split, prediction_lines(labels, logits), epoch)
+
+
+TEXT_FIELDS = ("id", "source", "reference", "hypothesis")
+
+
+def write_text_predictions(run_dir, lang, split, ids, sources, references, hypotheses, epoch=None):
+    """Write one split's generated text (seq2seq) atomically; returns the path relative to run_dir."""
+    rows = ({"index": i, "id": str(e), "source": s, "reference": r, "hypothesis": h}
+            for i, (e, s, r, h) in enumerate(zip(ids, sources, references, hypotheses)))
+    return _write(run_dir, lang, split,
+                  "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows),
+                  epoch)
+
+
+def _write(run_dir, lang, split, text, epoch=None):
+    """<run_dir>/predictions/<lang>.<split>.jsonl, gzipped above GZIP_ABOVE bytes; a plain file of
+    the other kind (left by an earlier --force'd run) is removed. With `epoch`, into
     epoch_folder(epoch), always gzipped: only programs read those (the report's protocols)."""
-    data = prediction_lines(labels, logits).encode("utf-8")
+    data = text.encode("utf-8")
     name = f"{lang}.{split}.jsonl"
     folder = FOLDER if epoch is None else epoch_folder(epoch)
     plain, packed = os.path.join(folder, name), os.path.join(folder, name + ".gz")
@@ -67,20 +90,42 @@ def write_predictions(run_dir, lang, split, labels, logits, epoch=None):
     return rel
 
 
-def read_predictions(path):
-    """(labels, preds, probs) arrays of a predictions file (.jsonl or .jsonl.gz), rows in index
-    order. Raises ValueError naming the file and line when a row is malformed."""
+def _rows(path):
+    """(line number, parsed row) of a predictions file, checking that index counts from 0."""
     opener = gzip.open if path.endswith(".gz") else open
-    labels, preds, probs = [], [], []
     with opener(path, "rt", encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             try:
                 row = json.loads(line)
                 if row["index"] != number - 1:
                     raise ValueError(f"index {row['index']}, expected {number - 1}")
-                labels.append(int(row["label"]))
-                preds.append(int(row["pred"]))
-                probs.append(row["probs"])
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"{path}:{number}: not a prediction row ({e})") from None
+            yield number, row
+
+
+def read_text_predictions(path):
+    """{"id", "source", "reference", "hypothesis"}: lists of strings of a seq2seq predictions file,
+    rows in index order. Raises ValueError naming the file and line when a row is malformed."""
+    out = {k: [] for k in TEXT_FIELDS}
+    for number, row in _rows(path):
+        if not all(isinstance(row.get(k), str) for k in TEXT_FIELDS):
+            raise ValueError(f"{path}:{number}: not a seq2seq prediction row (expected strings "
+                             f"{', '.join(TEXT_FIELDS)})")
+        for k in TEXT_FIELDS:
+            out[k].append(row[k])
+    return out
+
+
+def read_predictions(path):
+    """(labels, preds, probs) arrays of a predictions file (.jsonl or .jsonl.gz), rows in index
+    order. Raises ValueError naming the file and line when a row is malformed."""
+    labels, preds, probs = [], [], []
+    for number, row in _rows(path):
+        try:
+            labels.append(int(row["label"]))
+            preds.append(int(row["pred"]))
+            probs.append(row["probs"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{number}: not a prediction row ({e})") from None
     return np.array(labels, dtype=np.int64), np.array(preds, dtype=np.int64), np.array(probs, dtype=float)

@@ -40,8 +40,9 @@ def identity_hyperparameters(hyperparameters):
 
 def run_identity(cfg, model_type, train_langs, eval_langs, inputs):
     """Everything that makes two runs the same experiment, and nothing that doesn't (paths, names):
-    `inputs` is inputs.fingerprint.run_inputs(...) of the run."""
-    return {
+    `inputs` is inputs.fingerprint.run_inputs(...) of the run. A seq2seq run adds the config's
+    `generation` settings (how it lays out and decodes), which classification runs never read."""
+    ident = {
         "study": cfg.get("study"),
         "task": cfg.get("task"),
         "model_type": model_type,
@@ -50,6 +51,15 @@ def run_identity(cfg, model_type, train_langs, eval_langs, inputs):
         "inputs": identity(inputs),
         "hyperparameters": identity_hyperparameters(cfg.get("hyperparameters")),
     }
+    if is_seq2seq(inputs):
+        ident["generation"] = cfg.get("generation")
+    return ident
+
+
+def is_seq2seq(inputs):
+    """Whether a run's inputs (run_inputs, results.json "inputs") are those of a seq2seq task."""
+    datasets = (inputs or {}).get("datasets") or {}
+    return any(isinstance(d, dict) and d.get("task_type") == "seq2seq" for d in datasets.values())
 
 
 def run_prefix(model_type, train_langs, eval_langs):

@@ -20,9 +20,9 @@ whitespace as one space), hypotheses and references alike. The metrics:
   and reference, summed over the examples, divided by the references' length summed (corpus-level, as
   CER and PER are reported; it can exceed 1 when hypotheses are long). Lengths and edits count `unit`s:
   "char" (Unicode code points: character error rate, CER) or "phone" (IPA segments as panphon's
-  FeatureTable.segs_safe cuts them, a consonant with its diacritics and tie bars being one: "t͡ɕʲ" is
-  one phone, three characters plus a tie bar; phone error rate, PER). In both, a space (word
-  boundary) and a punctuation mark are one unit each. The scores carry the unit (ERROR_RATE_NAMES).
+  FeatureTable.segs_safe cuts them, phones() reading panphon's segment inventory; a consonant with its
+  diacritics and tie bars being one: "t͡ɕʲ" is one phone, three characters plus a tie bar; phone
+  error rate, PER). In both, a space (word boundary) and a punctuation mark are one unit each. The scores carry the unit (ERROR_RATE_NAMES).
 
 sacrebleu is called directly (its per-sentence statistics and score-from-statistics methods, which
 its own paired bootstrap uses), never through `evaluate`, which downloads metric scripts at run time.
@@ -53,9 +53,42 @@ def _bleu():
 
 
 @functools.cache
-def _phone_table():
-    import panphon  # loads its feature tables (~1 s): only when phones are asked for
-    return panphon.FeatureTable()
+def _phone_trie():
+    """panphon's segment inventory (the `ipa` column of its data/ipa_all.csv, NFD) as a trie: exactly
+    what panphon.FeatureTable().segs_safe matches, read without building FeatureTable's ~6,000 Segment
+    objects through pandas (3-4 s per process, paid by every seq2seq run; a test checks the two agree)."""
+    import csv
+    import importlib.util
+    import os
+
+    folder = importlib.util.find_spec("panphon").submodule_search_locations[0]  # not imported
+    with open(os.path.join(folder, "data", "ipa_all.csv"), encoding="utf-8", newline="") as f:
+        segments = [unicodedata.normalize("NFD", row["ipa"]) for row in csv.DictReader(f)]
+    trie = {}
+    for seg in segments:
+        node = trie
+        for char in seg:
+            node = node.setdefault(char, {})
+        node[None] = True  # a segment ends here
+    return trie
+
+
+def phones(text):
+    """The IPA segments of a text (NFD), as panphon's FeatureTable.segs_safe cuts them: at each
+    position the longest known segment, else one character (spaces, punctuation, letters panphon
+    does not know)."""
+    text, trie, out, start = unicodedata.normalize("NFD", text), _phone_trie(), [], 0
+    while start < len(text):
+        node, end = trie, start + 1  # an unknown character is a unit of its own
+        for pos in range(start, len(text)):
+            node = node.get(text[pos])
+            if node is None:
+                break
+            if None in node:
+                end = pos + 1
+        out.append(text[start:end])
+        start = end
+    return out
 
 
 def normalize(text):
@@ -67,7 +100,7 @@ def units(text, unit):
     """The units the error rate counts in a normalized text: its characters, or its IPA phones."""
     if unit == "char":
         return list(text)
-    return _phone_table().segs_safe(text)
+    return phones(text)
 
 
 def edit_distance(a, b):
@@ -100,18 +133,20 @@ class TextStatistics:
             raise ValueError(f"counts has shape {counts.shape}; expected (resamples, {len(self)})")
         return counts @ self.columns
 
-    def scores(self, counts=None):
-        """{metric: score} of the corpus (floats), or of each resample (arrays (R,)) given counts."""
+    def scores(self, counts=None, metrics=METRICS):
+        """{metric: score} of the corpus (floats), or of each resample (arrays (R,)) given counts;
+        only the `metrics` asked for (chrF and BLEU cost a Python call per resample)."""
         one = counts is None
         sums = np.atleast_2d(self.sums(counts))  # (R or 1, K)
         c, b = self.n_chrf, self.n_chrf + self.n_bleu
         drawn = len(self) if one else np.asarray(counts).sum(axis=1)  # examples in each resample
-        out = {
-            "chrf": np.array([_chrf()._compute_score_from_stats(row[:c].tolist()).score for row in sums]),
-            "bleu": np.array([_bleu()._compute_score_from_stats(row[c:b].tolist()).score for row in sums]),
-            "exact_match": sums[:, b] / np.maximum(drawn, 1),
-            "error_rate": sums[:, b + 1] / np.maximum(sums[:, b + 2], 1),
+        compute = {
+            "chrf": lambda: [_chrf()._compute_score_from_stats(row[:c].tolist()).score for row in sums],
+            "bleu": lambda: [_bleu()._compute_score_from_stats(row[c:b].tolist()).score for row in sums],
+            "exact_match": lambda: sums[:, b] / np.maximum(drawn, 1),
+            "error_rate": lambda: sums[:, b + 1] / np.maximum(sums[:, b + 2], 1),
         }
+        out = {k: np.asarray(compute[k](), dtype=float) for k in metrics}
         return {k: float(v[0]) for k, v in out.items()} if one else out
 
 

@@ -80,6 +80,24 @@ def write_jsonl(path, rows):
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def seq2seq_data(language, sizes=None):
+    """{split: [rows]} of a fake grapheme-to-phoneme task in `language`: distinct words of 1-3 of its
+    syllables, {"id", "text", "ipa"} with the "IPA" of IPA_MAP; deterministic for a given name."""
+    rng = random.Random(f"tiny-g2p-{language}")
+    sizes = sizes or SPLIT_SIZES
+    words = set()
+    while len(words) < sum(sizes.values()):
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3))))
+    words = sorted(words)
+    rng.shuffle(words)
+    splits, start = {}, 0
+    for split, n in sizes.items():
+        splits[split] = [{"id": f"{language[:2]}-{start + k:03d}", "text": w, "ipa": w.translate(IPA_MAP)}
+                         for k, w in enumerate(words[start:start + n])]
+        start += n
+    return splits
+
+
 @dataclasses.dataclass
 class TinyAssets:
     root: str
@@ -93,6 +111,14 @@ class TinyAssets:
         folder = os.path.join(self.data_dir, language)
         if not os.path.isdir(folder):
             for split, rows in language_data(language).items():
+                write_jsonl(os.path.join(folder, f"{split}.jsonl"), rows)
+        return folder
+
+    def seq2seq_dir(self, language):
+        """The fake G2P data folder of `language` (seq2seq_data), written on first use."""
+        folder = os.path.join(self.data_dir, "g2p", language)
+        if not os.path.isdir(folder):
+            for split, rows in seq2seq_data(language).items():
                 write_jsonl(os.path.join(folder, f"{split}.jsonl"), rows)
         return folder
 
@@ -144,8 +170,23 @@ def database_entry(assets, language, **overrides):
     return entry
 
 
+def seq2seq_entry(assets, language, **overrides):
+    """A seq2seq database entry of the fake G2P data: source text, target ipa (an IPA column)."""
+    entry = {"dataset": assets.seq2seq_dir(language), "train_features": ["text"], "eval_feature": "ipa",
+             "splits": ["train", "validation", "test"], "task_type": "seq2seq",
+             "ipa": {"epitran": "xxx-Latn", "columns": {"ipa": "text"}}}
+    entry.update(overrides)
+    return entry
+
+
+# a seq2seq study's settings (write_tiny_study(seq2seq=True)): the task type's default metric (chrf)
+SEQ2SEQ = {"task": "g2p", "generation": {"max_new_tokens": 12, "num_beams": 1, "separator": "eos",
+                                         "error_unit": "auto"}}
+
+
 def write_tiny_study(folder, assets, *, languages=2, epochs=2, hyperparameters=None, study="tiny",
-                     database_overrides=None, shared_cache=True, extra=None, name="tiny.json"):
+                     database_overrides=None, shared_cache=True, extra=None, name="tiny.json",
+                     seq2seq=False):
     """Write a study config (and its language database) into `folder`; return the config path.
 
     languages: a count (the first n of alpha, beta, gamma, ...) or a list of names.
@@ -153,11 +194,12 @@ def write_tiny_study(folder, assets, *, languages=2, epochs=2, hyperparameters=N
     database_overrides: {language: {key: value}} replacing keys of that language's db entry.
     shared_cache: use the session-wide HF cache (fast) instead of one in `folder`.
     extra: top-level config keys to add or replace (e.g. {"slurm": {...}}).
+    seq2seq: a G2P study instead (task g2p, datasets tiny-g2p-<language>: seq2seq_entry, SEQ2SEQ).
     """
     langs = list(LANGUAGE_NAMES[:languages]) if isinstance(languages, int) else list(languages)
     overrides = database_overrides or {}
-    db = {lang: {"sentiment": {f"tiny-{lang}": database_entry(assets, lang, **overrides.get(lang, {}))}}
-          for lang in langs}
+    task, make, prefix = ("g2p", seq2seq_entry, "tiny-g2p") if seq2seq else ("sentiment", database_entry, "tiny")
+    db = {lang: {task: {f"{prefix}-{lang}": make(assets, lang, **overrides.get(lang, {}))}} for lang in langs}
     db_path = os.path.join(folder, "language-database.json")
     os.makedirs(folder, exist_ok=True)
     with open(db_path, "w", encoding="utf-8") as f:
@@ -173,15 +215,18 @@ def write_tiny_study(folder, assets, *, languages=2, epochs=2, hyperparameters=N
             "temp_config_dir": os.path.join(folder, "temp-configs"),
             "language_database": db_path,
         },
-        "task": "sentiment",
-        "languages": {lang: f"tiny-{lang}" for lang in langs},
+        "task": task,
+        "languages": {lang: f"{prefix}-{lang}" for lang in langs},
         "model_types": {"normal": {"model_prefix": "normal", "tokenizer": "normal"},
                         "ipa": {"model_prefix": "ipa", "tokenizer": "ipa"}},
         "tokenizer": {"eos_token": EOS},
-        "hyperparameters": dict(HYPERPARAMETERS, epochs=epochs, **(hyperparameters or {})),
+        "hyperparameters": {**HYPERPARAMETERS, "epochs": epochs,
+                            **({"metric_for_best_model": None} if seq2seq else {}), **(hyperparameters or {})},
         "slurm": {"cpus": 1, "gpus": 0, "timeout": "00:10:00", "fields": {}},
         "wandb": {"enabled": False, "project": "ipa-finetune", "entity": None},
     }
+    if seq2seq:
+        cfg["generation"] = dict(SEQ2SEQ["generation"])
     cfg.update(extra or {})
     path = os.path.join(folder, name)
     with open(path, "w", encoding="utf-8") as f:
@@ -302,6 +347,24 @@ def wait_until_stopped(proc, timeout):
         return True
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
     return False
+
+
+def killed_then_resumed(cmd, folder, env, steps, results_file):
+    """Run `cmd` (a finetune-exp.py command line) until it stops itself after its first checkpoint
+    (the pause hook), kill it in that state (nothing races the training), check that it checkpointed
+    at step `steps` without results, then run it again to the end: the second CompletedProcess."""
+    with open(os.path.join(folder, "first.out"), "w") as out:
+        first = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                 env=pausing_env(env, os.path.join(folder, "paused")))
+        stopped = wait_until_stopped(first, timeout=180)
+        first.kill()
+        first.wait()
+    assert stopped, "the first run ended before its first checkpoint: " + open(out.name).read()[-3000:]
+    assert open(os.path.join(folder, "paused")).read().split()[1] == str(steps)
+    assert not os.path.exists(results_file)
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return second
 
 
 def wait_for(condition, timeout, what, interval=0.05):

@@ -269,7 +269,7 @@ BAD_DBS = [
     (lambda e: e.pop("classes"), ["'polish.sentiment.pl1' is missing the key 'classes'"]),
     (lambda e: e.pop("task_type"), ["missing the key 'task_type'"]),
     (lambda e: e.update(clases=3), ["unknown key 'polish.sentiment.pl1.clases'", "did you mean 'classes'?"]),
-    (lambda e: e.update(task_type="seq2seq"), ['task_type = "seq2seq" is not supported yet']),
+    (lambda e: e.update(task_type="seq2seq"), ["pl1.classes is not allowed in a seq2seq entry"]),
     (lambda e: e.update(task_type="regression"), ['task_type = "regression"', "one of classification"]),
     (lambda e: e.update(classes=1), ["pl1.classes = 1", "an integer >= 2"]),
     (lambda e: e.update(splits=["train"]), ['splits = ["train"]', "2 or 3 different split names"]),

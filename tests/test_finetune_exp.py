@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import CLASSES, pausing_env, wait_until_stopped, write_tiny_study
+from conftest import CLASSES, killed_then_resumed, pausing_env, wait_until_stopped, write_tiny_study
 from ipa_finetune.cpus import default_cpus
 from ipa_finetune.config.study import load_study
 from ipa_finetune.errors import ConfigError, DataError
@@ -183,17 +183,7 @@ def finished(tiny_assets, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("e2e"))
     config = write_tiny_study(folder, tiny_assets, epochs=EPOCHS, shared_cache=False)
     plan = experiment.plan_run(load_study([config]), "normal", LANGS, LANGS)
-    env = pausing_env(ENV, os.path.join(folder, "paused"))
-    with open(os.path.join(folder, "first.out"), "w") as out:
-        first = subprocess.Popen(cli(config), stdout=out, stderr=subprocess.STDOUT, env=env)
-        stopped = wait_until_stopped(first, timeout=180)
-        first.kill()
-        first.wait()
-    assert stopped, "the first run ended before its first checkpoint: " + open(out.name).read()[-3000:]
-    assert open(os.path.join(folder, "paused")).read().split()[1] == str(STEPS_PER_EPOCH)
-    assert not os.path.exists(plan.results_file)
-    second = subprocess.run(cli(config), capture_output=True, text=True, env=ENV, timeout=300)
-    assert second.returncode == 0, second.stderr[-3000:]
+    second = killed_then_resumed(cli(config), folder, ENV, STEPS_PER_EPOCH, plan.results_file)
     with open(plan.results_file, encoding="utf-8") as f:
         results = json.load(f)
     return collections.namedtuple("Finished", "config folder plan second results")(

@@ -1,10 +1,13 @@
 """ipa_finetune/text_metrics.py: chrF and BLEU equal sacrebleu's corpus scores, also per bootstrap
 resample; exact match, CER and PER; the trivial baselines."""
+import os
+
 import numpy as np
 import pytest
 from sacrebleu.metrics import BLEU, CHRF
 
 from ipa_finetune import text_metrics as tm
+from ipa_finetune.files import PROJECT_ROOT
 
 REFS = ["vt͡ɕʲera mɨ bɨlʲi v etoj pʲit͡st͡serʲii", "kafʲe uʒasnoe", "odna zvʲezda, i to mnoɡo", "film",
         "dʲesʲert nʲi vʲelʲikolʲepnɨj", "ɕfjɛtnɨ", "the cat sat on the mat today", "a b c d e f"]
@@ -71,3 +74,20 @@ def test_baselines():
 def test_bad_arguments_are_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_phones_are_panphons_segments():
+    """text_metrics reads panphon's segment inventory itself (building panphon.FeatureTable costs 3-4 s
+    per process): it must cut every demo word, spelling and IPA, and odd strings as segs_safe does."""
+    import glob
+    import json
+
+    import panphon
+
+    table = panphon.FeatureTable()
+    texts = ["t͡ɕʲa b, c!", "ʃt͡ʃ ɨ̃ ɔ̃ x", "", "  a  ", "ɡ͡b ʔ ˥˩ ǃ", "abc😀", "e\u0301"]
+    for path in glob.glob(os.path.join(PROJECT_ROOT, "demo", "data-seq2seq", "*", "*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            texts += [value for line in f for key, value in json.loads(line).items() if key != "id"]
+    assert len(texts) > 2000
+    assert [tm.phones(t) for t in texts] == [table.segs_safe(t) for t in texts]

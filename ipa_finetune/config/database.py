@@ -1,6 +1,6 @@
 """The language database: language -> task -> dataset name -> entry, and the DatasetSpec of an entry.
 
-    db = load_database("config/language-database.json")          # validated (config/schema.py)
+    db = load_database("config/language-database.json")          # validated (config/entries.py)
     entries = resolve_languages(cfg, prov, file_of, db)           # {language: entry} the config uses
     spec = dataset_spec(entries["russian"], "russian", "sentiment", "rusentiment", db_name)
 """
@@ -9,7 +9,7 @@ import os
 
 from ..files import PROJECT_ROOT
 from ..errors import ConfigError
-from . import schema
+from .entries import validate_database
 from .reading import display_path, read_json5, resolve_path
 from .schema import did_you_mean, listing, show
 
@@ -21,7 +21,7 @@ def load_database(path):
     if not os.path.isfile(path):
         raise ConfigError(f"language database '{path}' not found (set paths.language_database)")
     db = read_json5(path, "language database")
-    schema.validate_database(db, display_path(path))
+    validate_database(db, display_path(path))
     return db
 
 
@@ -71,16 +71,33 @@ def resolve_languages(cfg, prov, file_of, db):
                                    file_of("task"))
                for lang, name in cfg["languages"].items()}
     for lang, entry in entries.items():
-        features = entry["train_features"]
-        missing = [m for m, e in cfg["model_types"].items()
-                   if isinstance(features, dict) and e.get("features_of", m) not in features]
-        if missing:
-            raise ConfigError(f"{db_name}: {lang}.{task}.{cfg['languages'][lang]}.train_features has no "
-                              f"columns for model type(s) {', '.join(missing)} (it covers "
-                              f"{listing(features)}); add them, remove the model type from "
-                              "model_types (null removes it), or give it \"features_of\": one of "
-                              f"{listing(features)}")
+        for key in ("train_features", "eval_feature"):
+            _check_model_types(cfg, entry, key, f"{db_name}: {lang}.{task}.{cfg['languages'][lang]}.{key}")
     return entries
+
+
+def _check_model_types(cfg, entry, key, where):
+    """A per-model-type train_features or (seq2seq) eval_feature must cover every model type."""
+    columns = entry[key]
+    missing = [m for m, e in cfg["model_types"].items()
+               if isinstance(columns, dict) and e.get("features_of", m) not in columns]
+    if missing:
+        what = "columns" if key == "train_features" else "target column"
+        raise ConfigError(f"{where} has no {what} for model type(s) {', '.join(missing)} (it covers "
+                          f"{listing(columns)}); add them, remove the model type from model_types (null "
+                          f"removes it), or give it \"features_of\": one of {listing(columns)}")
+
+
+def task_type_of(cfg, entries, file_of):
+    """The task type the config's languages share (their entries for the task); ConfigError when they
+    differ: one study trains one kind of model."""
+    types = {lang: entry["task_type"] for lang, entry in entries.items()}
+    if len(set(types.values())) > 1:
+        detail = ", ".join(f"{lang}: {t}" for lang, t in sorted(types.items()))
+        raise ConfigError(f"{file_of('languages')}: the languages' '{cfg['task']}' datasets have different "
+                          f"task types ({detail}) in {display_path(cfg['paths']['language_database'])}; "
+                          "one study is one task type")
+    return next(iter(types.values()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,15 +110,16 @@ class DatasetSpec:
     dataset: str
     subset: str | None
     train_features: dict | list  # model type -> columns, or columns for every model type
-    eval_feature: str
+    eval_feature: str | dict     # the label column; seq2seq: the target column (or model type -> it)
     train_split: str
     eval_split: str
     test_split: str | None
     task_type: str
-    classes: int
+    classes: int | None          # None for seq2seq
     label_names: list | None
     data_format: str | None
     database: str = ""  # the database file, for messages
+    ipa_columns: tuple = ()      # the columns the entry's `ipa` object makes (ipa_columns_of)
 
     @property
     def is_local(self):
@@ -120,6 +138,28 @@ class DatasetSpec:
             raise ConfigError(f"{self.where}.train_features has no columns for model type '{model_type}' "
                               f"(it covers {listing(self.train_features)})")
         return list(self.train_features[model_type])
+
+    def target_for(self, model_type):
+        """The column a model of `model_type` is scored against: the label column, or (seq2seq) the
+        target text column it learns to write."""
+        if isinstance(self.eval_feature, str):
+            return self.eval_feature
+        if model_type not in self.eval_feature:
+            raise ConfigError(f"{self.where}.eval_feature has no target column for model type "
+                              f"'{model_type}' (it covers {listing(self.eval_feature)})")
+        return self.eval_feature[model_type]
+
+
+def ipa_columns_of(entry):
+    """The IPA columns of a database entry, as its `ipa` object makes them (prepare-data.py): the
+    keys of ipa.columns, else the columns model type "ipa" reads. () without `ipa`."""
+    ipa = entry.get("ipa")
+    if not ipa:
+        return ()
+    if "columns" in ipa:
+        return tuple(ipa["columns"])
+    features = entry["train_features"]
+    return tuple(features.get("ipa", ())) if isinstance(features, dict) else ()
 
 
 def resolve_dataset(value):
@@ -140,7 +180,9 @@ def dataset_spec(entry, language, task, name, database):
         language=language, task=task, name=name, dataset=resolve_dataset(entry["dataset"]),
         subset=entry.get("subset"),
         train_features=dict(features) if isinstance(features, dict) else list(features),
-        eval_feature=entry["eval_feature"], train_split=splits[0], eval_split=splits[1],
+        eval_feature=dict(target) if isinstance(target := entry["eval_feature"], dict) else target,
+        train_split=splits[0], eval_split=splits[1],
         test_split=splits[2] if len(splits) == 3 else None, task_type=entry["task_type"],
-        classes=entry["classes"], label_names=list(entry["label_names"]) if "label_names" in entry else None,
-        data_format=entry.get("data_format"), database=database)
+        classes=entry.get("classes"),
+        label_names=list(entry["label_names"]) if "label_names" in entry else None,
+        data_format=entry.get("data_format"), database=database, ipa_columns=ipa_columns_of(entry))

@@ -19,7 +19,7 @@ import sys
 
 from ..errors import ConfigError
 from . import schema
-from .database import load_database, resolve_languages
+from .database import load_database, resolve_languages, task_type_of
 from .reading import DEFAULT_CONFIG, display_path, find_config_file, read_json5, resolve_path
 from .schema import show
 
@@ -104,7 +104,27 @@ def load(paths):
         except ConfigError as e:
             raise ConfigError(f"{file_of('paths.' + key)}: paths.{key}: {e}") from None
     entries = resolve_languages(cfg, prov, file_of, load_database(cfg["paths"]["language_database"]))
+    resolve_task_metric(cfg["hyperparameters"], task_type_of(cfg, entries, file_of), cfg["task"],
+                        file_of("hyperparameters.metric_for_best_model"))
     return cfg, prov, entries
+
+
+def resolve_task_metric(hp, task_type, task, file):
+    """metric_for_best_model null becomes the task type's default (schema.DEFAULT_METRIC); a metric
+    of another task type is a ConfigError."""
+    metric = hp.get("metric_for_best_model")
+    if metric is None:
+        hp["metric_for_best_model"] = schema.DEFAULT_METRIC[task_type]
+    else:
+        check_task_metric(metric, task_type, task, "hyperparameters.metric_for_best_model", file)
+
+
+def check_task_metric(metric, task_type, task, dotted, file):
+    valid = schema.TASK_METRICS[task_type]
+    if metric is not None and metric not in valid:
+        raise ConfigError(f"{file}: {dotted} = {show(metric)} is not a {task_type} metric (task '{task}' "
+                          f"is {task_type}){schema.did_you_mean(metric, valid)}; expected one of "
+                          f"{', '.join(valid)}")
 
 
 def default_paths():
@@ -119,12 +139,16 @@ def load_config(paths):
 
 # ----------------------------------------------------------------------------- grid config
 
-def load_grid_config(path, cfg):
-    """A grid-search config checked against `cfg`. Returns {"file": abs path, "parameters":
-    {hyperparameter: [values]} (a scalar becomes a one-value list), "languages": {"train": [...],
-    "eval": [...]}} with "all" expanded to the config's languages (sorted)."""
+def load_grid_config(path, cfg, task_type=None):
+    """A grid-search config checked against `cfg` (and its metrics against the study's task type,
+    when given). Returns {"file": abs path, "parameters": {hyperparameter: [values]} (a scalar becomes
+    a one-value list), "languages": {"train": [...], "eval": [...]}} with "all" expanded to the
+    config's languages (sorted)."""
     file = find_config_file(path)
     grid = schema.validate_grid(read_json5(file, "grid config"), display_path(file), list(cfg["languages"]))
+    for metric in grid["parameters"].get("metric_for_best_model", []) if task_type else []:
+        check_task_metric(metric, task_type, cfg["task"], "parameters.metric_for_best_model",
+                          display_path(file))
     return {"file": file, **grid}
 
 

@@ -11,6 +11,8 @@ import math
 import re
 
 from ..errors import ConfigError
+from ..seq2seq_layout import SEPARATORS
+from ..text_metrics import UNITS
 
 # A rule: `ok(value) -> bool` and the words that tell the user what would be valid.
 Rule = collections.namedtuple("Rule", "ok expected")
@@ -26,10 +28,17 @@ FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # usable as a str.forma
 # Schedulers of transformers' SchedulerType that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup", "inverse_sqrt")
-# Metrics a run reports per language and split (precision, recall and f1 are macro averages), and
-# that hyperparameters.metric_for_best_model may name. All but loss are "higher is better".
-METRICS = ("accuracy", "precision", "recall", "f1", "loss")
-LOWER_IS_BETTER = ("loss",)
+# Metrics a run reports per language and split, and that hyperparameters.metric_for_best_model may
+# name, per task type: classification's precision, recall and f1 are macro averages; seq2seq's are
+# text_metrics.py's (chrF and BLEU 0-100, exact match 0-1, error rate in characters or phones) and the
+# target tokens' cross-entropy. Loss and error rate are "lower is better", the others "higher".
+TASK_METRICS = {"classification": ("accuracy", "precision", "recall", "f1", "loss"),
+                "seq2seq": ("chrf", "bleu", "exact_match", "error_rate", "loss")}
+METRICS = tuple(dict.fromkeys(m for ms in TASK_METRICS.values() for m in ms))
+LOWER_IS_BETTER = ("loss", "error_rate")
+# metric_for_best_model null (config/default.json): macro F1 is fair under class imbalance; chrF
+# scores partly right outputs (a word with one wrong phone), where exact match and BLEU give 0.
+DEFAULT_METRIC = {"classification": "f1", "seq2seq": "chrf"}
 # How a run picks the epoch it keeps (hyperparameters.selection), see ipa_finetune/config/selection.py:
 # on the train languages' validation splits (zero-shot for cross-lingual runs), on the eval
 # languages' validation splits, or no choice at all (the last epoch).
@@ -37,7 +46,8 @@ SELECTIONS = ("source", "target", "last")
 # How a model type's body starts (model_types.<t>.init): the checkpoint's weights, or a random
 # initialisation of the checkpoint's architecture (a no-pretraining control).
 INITS = ("pretrained", "random")
-TASK_TYPES = ("classification",)
+TASK_TYPES = tuple(TASK_METRICS)
+ERROR_UNITS = ("auto",) + UNITS  # generation.error_unit: "auto" = phones for an IPA target column
 DATA_FORMATS = ("json", "csv", "parquet")  # datasets' builders for local data files
 # Job template fields (the spec's "Job Templates"): the required ones, then the others the job
 # generators set per job. slurm.fields may set neither; it may override the installation's fields
@@ -133,7 +143,7 @@ HYPERPARAMETERS = {
     "max_length": integer(1),
     "seed": SEEDS,
     "train_samples": nullable(integer(1)),
-    "metric_for_best_model": choice(METRICS),
+    "metric_for_best_model": nullable(choice(METRICS)),
     "dropout": nullable(number(0, below=1)),
     "selection": choice(SELECTIONS),
 }
@@ -156,14 +166,20 @@ SCHEMA = {
     "slurm": {"cpus": integer(1), "gpus": integer(0), "timeout": SLURM_TIME, "runs_per_job": RUNS_PER_JOB,
               "runs_at_once": integer(1), "fields": FREE, "options": FREE},
     "wandb": {"enabled": BOOL, "project": STRING, "entity": nullable(STRING)},
+    # seq2seq tasks only (docs/seq2seq.md); max_new_tokens against the checkpoint's block_size is
+    # checked with the checkpoint (inputs/preflight.py)
+    "generation": {"max_new_tokens": integer(1), "num_beams": integer(1, below=101),
+                   "separator": choice(SEPARATORS), "error_unit": choice(ERROR_UNITS)},
 }
 MODEL_TYPE_KEYS = {"model_prefix": STRING, "tokenizer": STRING, "eos_token": STRING, "init": choice(INITS),
                    "features_of": NAME}
 MODEL_TYPE_REQUIRED = ("model_prefix", "tokenizer")
 
-# A language-database entry: language -> task -> dataset name -> entry.
+# A language-database entry: language -> task -> dataset name -> entry. `classes` (and label_names)
+# belong to classification: a seq2seq entry's eval_feature is its target text column.
 ENTRY_REQUIRED = ("dataset", "train_features", "eval_feature", "splits", "task_type", "classes")
 ENTRY_OPTIONAL = ("subset", "label_names", "data_format", "ipa")
+CLASSIFICATION_ONLY = ("classes", "label_names")
 # The entry's `ipa` object: how prepare-data.py transcribes the text columns (training never reads it).
 IPA_KEYS = ("epitran", "columns")
 
@@ -291,90 +307,6 @@ def validate_language_names(languages, file_of):
         dotted = f"languages.{lang}"
         check_value(lang, NAME, f"language name {show(lang)} in languages", file_of(dotted))
         check_value(dataset, NAME, dotted, file_of(dotted))
-
-
-def validate_database(db, file):
-    """The whole language database: language -> task -> dataset name -> entry."""
-    check_object(db, "language database", file)
-    for lang, tasks in db.items():
-        check_value(lang, NAME, f"language name {show(lang)}", file)
-        check_object(tasks, lang, file)
-        for task, datasets in tasks.items():
-            check_value(task, NAME, f"task name {show(task)} in {lang}", file)
-            check_object(datasets, f"{lang}.{task}", file)
-            for name, entry in datasets.items():
-                check_value(name, NAME, f"dataset name {show(name)} in {lang}.{task}", file)
-                validate_entry(entry, f"{lang}.{task}.{name}", file)
-
-
-def validate_entry(entry, dotted, file):
-    valid = ENTRY_REQUIRED + ENTRY_OPTIONAL
-    check_object(entry, dotted, file, list(ENTRY_REQUIRED))
-    check_keys(entry, dotted, valid, lambda _key: file, required=ENTRY_REQUIRED)
-    for key in ("dataset", "eval_feature", "subset"):
-        if key in entry:
-            check_value(entry[key], STRING, f"{dotted}.{key}", file)
-    task_type = entry["task_type"]
-    if task_type == "seq2seq":
-        raise ConfigError(f"{file}: {dotted}.task_type = \"seq2seq\" is not supported yet; "
-                          "only \"classification\" is")
-    check_value(task_type, choice(TASK_TYPES), f"{dotted}.task_type", file)
-    check_value(entry["classes"], integer(2), f"{dotted}.classes", file)
-    _validate_splits(entry["splits"], f"{dotted}.splits", file)
-    _validate_features(entry["train_features"], f"{dotted}.train_features", file)
-    if "label_names" in entry:
-        _validate_label_names(entry["label_names"], entry["classes"], f"{dotted}.label_names", file)
-    if "data_format" in entry:
-        check_value(entry["data_format"], choice(DATA_FORMATS), f"{dotted}.data_format", file)
-    if "ipa" in entry:
-        _validate_ipa(entry["ipa"], f"{dotted}.ipa", file)
-
-
-def _validate_splits(splits, dotted, file):
-    ok = (isinstance(splits, list) and len(splits) in (2, 3)
-          and all(STRING.ok(s) for s in splits) and len(set(splits)) == len(splits))
-    if not ok:
-        raise ConfigError(f"{file}: {dotted} = {show(splits)} is not valid; expected 2 or 3 different "
-                          "split names: [train, eval] or [train, eval, test]")
-
-
-def _validate_features(features, dotted, file):
-    def is_list(v):
-        return isinstance(v, list) and len(v) > 0 and all(STRING.ok(f) for f in v)
-
-    if is_list(features):
-        return
-    if isinstance(features, dict) and features:
-        for model_type, cols in features.items():
-            check_value(model_type, NAME, f"model type {show(model_type)} in {dotted}", file)
-            if not is_list(cols):
-                raise ConfigError(f"{file}: {dotted}.{model_type} = {show(cols)} is not valid; "
-                                  "expected a non-empty list of column names")
-        return
-    raise ConfigError(f"{file}: {dotted} = {show(features)} is not valid; expected a non-empty list of "
-                      "column names, or an object model type -> list of column names")
-
-
-def _validate_label_names(names, classes, dotted, file):
-    ok = isinstance(names, list) and all(STRING.ok(n) for n in names) and len(set(names)) == len(names)
-    if not ok or len(names) != classes:
-        raise ConfigError(f"{file}: {dotted} = {show(names)} is not valid; expected {classes} different "
-                          f"strings (one per class, classes = {classes}), label id = position")
-
-
-def _validate_ipa(ipa, dotted, file):
-    """{"epitran": "<code>", "columns"?: {"<ipa column>": "<text column>"}}; the code itself is checked
-    against epitran's own list by prepare-data.py, so that training never needs epitran."""
-    check_object(ipa, dotted, file, list(IPA_KEYS))
-    check_keys(ipa, dotted, IPA_KEYS, lambda _key: file, required=("epitran",))
-    check_value(ipa["epitran"], STRING, f"{dotted}.epitran", file)
-    if "columns" in ipa:
-        columns = ipa["columns"]
-        ok = (isinstance(columns, dict) and columns
-              and all(STRING.ok(k) and STRING.ok(v) for k, v in columns.items()))
-        if not ok:
-            raise ConfigError(f"{file}: {dotted}.columns = {show(columns)} is not valid; expected an object "
-                              '{"<IPA column>": "<text column it transcribes>", ...}')
 
 
 def validate_grid(grid, file, config_languages):

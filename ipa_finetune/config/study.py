@@ -82,6 +82,15 @@ class Study:
     def hyperparameters(self):
         return self.cfg["hyperparameters"]
 
+    @property
+    def task_type(self):
+        """"classification" or "seq2seq": the languages' entries share it (config/database.py)."""
+        return next(iter(self.datasets.values())).task_type
+
+    @property
+    def seq2seq(self):
+        return self.task_type == "seq2seq"
+
     def dataset(self, language):
         if language not in self.datasets:
             raise ConfigError(f"language '{language}' is not one of the config's languages"
@@ -98,6 +107,11 @@ class Study:
         """The text columns a model type reads in a language's dataset (its own train_features, or
         those of the model type named by its features_of)."""
         return self.dataset(language).features_for(self.model(model_type).features_key)
+
+    def target(self, language, model_type):
+        """The column a model type is scored against in a language's dataset: the label column, or
+        (seq2seq) the target text column it writes."""
+        return self.dataset(language).target_for(self.model(model_type).features_key)
 
     def check_languages(self, langs, check_data=True):
         """Raise ConfigError unless every language is one of the config's languages (and, with

@@ -8,7 +8,8 @@
     {"checkpoint": {"path", "size", "sha256"},
      "tokenizer": {"name", "path": [files], "kind": "bpe" | "json", "eos_token", "size", "sha256"},
      "datasets": {language: {"name", "path" (local) | "hub", "subset", "columns" (what this model
-                             type reads), "label_column", "splits", "classes", "label_names",
+                             type reads), "label_column" (seq2seq: the target column it
+                             writes), "splits", "classes", "label_names",
                              "data_format", "task_type",
                              "data": {split: {"path", "size", "sha256"} | {"fingerprint"}}}}}
 with "data" holding the splits the run reads: a local file's size and sha256, a save_to_disk
@@ -62,10 +63,10 @@ def _split_data(spec, split, cache_dir):
     return file_sha256(source.path, cache_dir)
 
 
-def dataset_entry(spec, columns):
-    """The resolved database entry as a model type reads it (`columns`: Study.columns)."""
-    entry = {"name": spec.name, "subset": spec.subset, "columns": columns,
-             "label_column": spec.eval_feature,
+def dataset_entry(spec, columns, target):
+    """The resolved database entry as a model type reads it (`columns`: Study.columns, `target`:
+    Study.target, the label column or the seq2seq target column)."""
+    entry = {"name": spec.name, "subset": spec.subset, "columns": columns, "label_column": target,
              "splits": [s for s in (spec.train_split, spec.eval_split, spec.test_split) if s],
              "classes": spec.classes, "label_names": spec.label_names, "data_format": spec.data_format,
              "task_type": spec.task_type}
@@ -96,7 +97,7 @@ def run_inputs(study, model_type, train_langs, eval_langs, strict=True):
              "tokenizer": _part(strict, lambda: _tokenizer(model, cache_dir)), "datasets": {}}
     for lang in sorted(set(train_langs) | set(eval_langs)):
         spec = study.dataset(lang)
-        entry = dataset_entry(spec, study.columns(lang, model_type))
+        entry = dataset_entry(spec, study.columns(lang, model_type), study.target(lang, model_type))
         roles = roles_of(lang, train_langs, eval_langs)
         splits = sorted(set(split_names(spec, roles).values()))
         entry["data"] = {s: _part(strict, lambda s=s: _split_data(spec, s, cache_dir)) for s in splits}
@@ -156,8 +157,11 @@ def changes(old, new, shared_only=False):
 def shared_columns(study, languages):
     """Warnings, one per dataset entry, where two or more model types of the study read the same
     columns: legal (e.g. a list-form train_features), but for an ipa model usually a mistake. Each
-    entry is warned about once per process."""
+    entry is warned about once per process. None for seq2seq, where reading the same source (and
+    writing the same target) is how both model types do one task."""
     lines = []
+    if study.seq2seq:
+        return lines
     for lang in sorted(set(languages)):
         spec = study.dataset(lang)
         readers = {}

@@ -16,14 +16,17 @@ once however many runs share it:
   of a save_to_disk split, the columns of hub data in the HF cache). A text file (JSON Lines, CSV) is
   read through once per content (the pass is remembered by sha256, as for checkpoints): UTF-8
   throughout, and for JSON Lines one object per line, so that no queued job finds it out;
-- the languages of one run share their number of classes.
+- the languages of one run share their number of classes (classification);
+- seq2seq: each checkpoint holds the separator and end token (seq2seq_layout.special_tokens), and its
+  block_size leaves room for a source beside generation.max_new_tokens.
 """
 import csv
 import dataclasses
 import json
 import os
 
-from ..errors import CheckpointError, DataError, InputProblems, UserError
+from ..errors import CheckpointError, ConfigError, DataError, InputProblems, UserError
+from ..seq2seq_layout import check_budget, special_tokens
 from .diagnose import bad_json, first_bad_utf8, not_utf8
 from .fingerprint import hub_split
 from .hashing import CACHE_FOLDER, file_sha256, remember
@@ -95,21 +98,40 @@ def _split_columns(spec, split, cache_dir):
     return _file_columns(spec, split, source.path, cache_dir)
 
 
-def _checkpoint_vocab_size(model, cache_dir):
-    """The vocab_size of a model type's checkpoint, once read_checkpoint has accepted its bytes."""
+def _checkpoint_args(model, cache_dir):
+    """The model_args of a model type's checkpoint, once read_checkpoint has accepted its bytes."""
     path = model.existing_checkpoint()
     digest = file_sha256(path, cache_dir, sidecar=True)["sha256"]
     passed = os.path.join(cache_dir, CACHE_FOLDER, f"checked-{digest}-v{CHECKED_VERSION}.json")
     try:
         with open(passed, encoding="utf-8") as f:
-            return json.load(f)["model_args"]["vocab_size"]
+            args = json.load(f)["model_args"]
+        if isinstance(args["vocab_size"], int) and isinstance(args["block_size"], int):
+            return args
     except (OSError, ValueError, KeyError, TypeError):
         pass
     from ..checkpoint import read_checkpoint  # torch: only for a checkpoint not checked before
 
-    config = read_checkpoint(path)[0]
-    remember([passed], {"sha256": digest, "model_args": dataclasses.asdict(config)})
-    return config.vocab_size
+    args = dataclasses.asdict(read_checkpoint(path)[0])
+    remember([passed], {"sha256": digest, "model_args": args})
+    return args
+
+
+def _check_generation(study, model, backend, args):
+    """A seq2seq checkpoint must hold the separator and end token, and leave room for a source beside
+    generation.max_new_tokens in its block (seq2seq_layout)."""
+    generation = study.cfg["generation"]
+    special_tokens(backend.get_vocab_size(with_added_tokens=True), backend.token_to_id(model.eos_token),
+                   args["vocab_size"], generation["separator"], model.checkpoint)
+    block = min(args["block_size"], study.hyperparameters["max_length"])
+    try:
+        check_budget(block, generation["max_new_tokens"])
+    except ConfigError as e:
+        limit = ("" if block == args["block_size"] else
+                 f", cut to hyperparameters.max_length {study.hyperparameters['max_length']}")
+        raise ConfigError(f"generation.max_new_tokens = {generation['max_new_tokens']} does not fit the "
+                          f"block_size {args['block_size']}{limit} of the checkpoint of model type "
+                          f"'{model.name}' ({model.checkpoint}): {e}") from None
 
 
 def _check_models(study, model_types, problems):
@@ -118,14 +140,16 @@ def _check_models(study, model_types, problems):
     for mt in model_types:
         model = study.model(mt)
         if model.checkpoint not in checked:
-            checked[model.checkpoint] = _attempt(problems, lambda: _checkpoint_vocab_size(model, cache_dir))
-        vocab_size = checked[model.checkpoint]
+            checked[model.checkpoint] = _attempt(problems, lambda: _checkpoint_args(model, cache_dir))
+        args = checked[model.checkpoint]
         tokenizer = _attempt(problems, lambda: tokenizer_backend(model))
-        if vocab_size is not None and tokenizer is not None:
+        if args is not None and tokenizer is not None:
             backend, files = tokenizer
             problem = coverage_problem(backend.get_vocab_size(with_added_tokens=True), files,
-                                       vocab_size, model.checkpoint)
+                                       args["vocab_size"], model.checkpoint)
             problems += [CheckpointError(problem)] if problem else []
+            if study.seq2seq and not problem:
+                _attempt(problems, lambda: _check_generation(study, model, backend, args))
 
 
 def check_runs(study, runs):
@@ -134,18 +158,20 @@ def check_runs(study, runs):
     them can run."""
     problems = []
     _check_models(study, dict.fromkeys(mt for mt, *_ in runs), problems)
-    needs = {}  # (language, split) -> columns some run reads there
+    needs = {}  # (language, split) -> columns some run reads there (sources and label or target)
     for mt, train, evals, *_ in runs:
-        _attempt(problems, lambda: study.shared_classes(list(train) + list(evals)))
+        if not study.seq2seq:
+            _attempt(problems, lambda: study.shared_classes(list(train) + list(evals)))
         for lang in sorted(set(train) | set(evals)):
             spec = study.dataset(lang)
+            columns = study.columns(lang, mt) + [study.target(lang, mt)]
             for split in split_names(spec, roles_of(lang, train, evals)).values():
-                needs.setdefault((lang, split), {}).update(dict.fromkeys(study.columns(lang, mt)))
+                needs.setdefault((lang, split), {}).update(dict.fromkeys(columns))
     cache_dir = study.cfg["paths"]["hf_cache"]
     for (lang, split), columns in needs.items():
         spec = study.dataset(lang)
         found = _attempt(problems, lambda: _split_columns(spec, split, cache_dir))
-        for col in list(columns) + [spec.eval_feature] if found is not None else []:
+        for col in columns if found is not None else []:
             if col not in found:
                 problems.append(DataError(f"{where(spec, split, col)}: no such column; the split has "
                                           f"{found}"))

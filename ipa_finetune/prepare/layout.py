@@ -79,6 +79,10 @@ def _file_format(spec, where):
 
 def layout_of(spec, entry, where):
     """The Layout of a DatasetSpec and its raw database entry (which holds the `ipa` key)."""
+    if spec.task_type != "classification":
+        raise ConfigError(f"{where} is a {spec.task_type} entry; prepare-data.py prepares classification "
+                          "datasets (labels mapped through label_names): write a seq2seq dataset's "
+                          "{train,validation,test}.jsonl yourself (docs/seq2seq.md)")
     if "ipa" not in entry:
         raise ConfigError(f'{where} has no "ipa" key: add "ipa": {{"epitran": "<code>"}} (e.g. rus-Cyrl, '
                           "pol-Latn) to say how prepare-data.py transcribes its text")

@@ -18,6 +18,7 @@ from ..runs import REPORT_FILE, REPORT_FOLDER, report_dir
 from ..slurm import job_state
 from .collect import SPLITS, BadFile, available_metrics, load_results, missing_values
 from .lineage import provenance_rows, select_inputs
+from .seq2seq import annotate
 from .status import job_statuses
 from .exports import difference_rows, upper_bound_rows
 from .multiplicity import apply_corrections, check_correction
@@ -72,6 +73,13 @@ def _check_baseline(baseline, runs):
     return baseline or BASELINE_MODEL_TYPE
 
 
+def default_metric(runs):
+    """The runs' metric_for_best_model when they share one (chrf for seq2seq studies by default),
+    else f1."""
+    chosen = {r.data.get("metric_for_best_model") for r in runs}
+    return chosen.pop() if len(chosen) == 1 and None not in chosen else "f1"
+
+
 def _test_split(runs, split, results_dirs):
     """The split shown: `split`, or (None) test where a run has test metrics, else eval. An explicit
     test split that no run has is an error."""
@@ -98,13 +106,13 @@ def report_tables(runs, metric, split, selection):
     return tables
 
 
-def build_report(results_dirs, metric="f1", split=None, manifests=(), slurm=job_state,
+def build_report(results_dirs, metric=None, split=None, manifests=(), slurm=job_state,
                  log_lines=15, baseline=None, resamples=RESAMPLES, all_inputs=False,
                  selection="source", correction="holm"):
-    """Read everything and compute every table. Raises UserError for an unknown metric, split,
-    protocol, correction or baseline model type, or test asked of runs without a test split. The
-    tables use each model type's newest inputs (lineage.py), or with all_inputs every input set as
-    its own block: runs of different inputs are never averaged."""
+    """Read everything and compute every table (metric None: default_metric). Raises UserError for an
+    unknown metric, split, protocol, correction or baseline model type, or test asked of runs
+    without a test split. The tables use each model type's newest inputs (lineage.py), or with
+    all_inputs every input set as its own block: runs of different inputs are never averaged."""
     from .curves import learning_curves
     check_protocol(selection)
     check_correction(correction)
@@ -112,6 +120,7 @@ def build_report(results_dirs, metric="f1", split=None, manifests=(), slurm=job_
         raise UserError(f"--split {split!r} is not valid; choose one of: {', '.join(SPLITS)}")
     runs, bad = load_results(results_dirs)
     known = available_metrics(runs)
+    metric = metric or default_metric(runs)
     if runs and metric not in known:
         raise UserError(f"--metric {metric!r} is in no results.json under "
                         f"{', '.join(results_dirs)}; available: {', '.join(known)}")
@@ -122,6 +131,7 @@ def build_report(results_dirs, metric="f1", split=None, manifests=(), slurm=job_
     tables = report_tables(shown, metric, split, selection)
     for t in tables:
         t.baseline = baseline
+        annotate(t, shown)  # seq2seq: trivial baselines, target columns, the error rate's unit
     apply_corrections(difference_comparisons(tables, resamples), correction)
     report = Report(metric, split, list(results_dirs), runs, bad, tables,
                     grid_summary(shown, metric, split, selection), missing_values(shown, metric),

@@ -38,11 +38,13 @@ class Run:
     def setting_identity(self):
         """What makes runs replicates of one experiment: the hyperparameters without the seed, plus
         (as the run id does) the datasets and the model type's entry (checkpoint and tokenizer
-        names), so that runs on other data or another checkpoint are never averaged as seeds. Both
-        are left out when the file lacks them."""
+        names), so that runs on other data or another checkpoint are never averaged as seeds, and
+        for seq2seq the generation settings. Each is left out when the file lacks it."""
         ident = {k: v for k, v in self.hyperparameters.items() if k != "seed"}
         model = ((self.data.get("config") or {}).get("model_types") or {}).get(self.model_type)
-        for key, value in (("datasets", self.data.get("datasets")), ("model", model)):
+        generation = (self.data.get("seq2seq") or {}).get("generation")
+        for key, value in (("datasets", self.data.get("datasets")), ("model", model),
+                           ("generation", generation)):
             if value:
                 ident[key] = value
         return ident

@@ -122,6 +122,12 @@ def select_inputs(runs, all_inputs=False):
     return view
 
 
+def _read(entry):
+    """The columns a run read in one language: `text`, or `text → ipa` (seq2seq: source → target)."""
+    read = "+".join(entry.get("columns") or [])
+    return f"{read} → {entry.get('label_column')}" if entry.get("task_type") == "seq2seq" else read
+
+
 def provenance_rows(view):
     """[(study, task, model type, checkpoint hash, tokenizer name, tokenizer hash, columns, runs)] per
     shown input set (short hashes; "not recorded" for results.json without inputs)."""
@@ -132,8 +138,7 @@ def provenance_rows(view):
         if not isinstance(ckpt, dict):
             rows.append((s.study, s.task, s.model_type) + ("not recorded",) * 4 + (len(s.runs),))
             continue
-        columns = "; ".join(f"{lang}: {'+'.join(e.get('columns') or [])}"
-                            for lang, e in sorted(merged["datasets"].items()))
+        columns = "; ".join(f"{lang}: {_read(e)}" for lang, e in sorted(merged["datasets"].items()))
         rows.append((s.study, s.task, s.model_type, short(ckpt.get("sha256")), tok.get("name"),
                      short(tok.get("sha256")), columns, len(s.runs)))
     return rows

@@ -99,6 +99,28 @@ def difference_block(t, mt, correction, digits=3):
     return out + [""] + notes + ([""] if notes else [])
 
 
+BASELINE_NAMES = {"copy_source": "copy the source",
+                  "most_frequent_target": "the most frequent training target"}
+
+
+def baseline_block(t, digits=3):
+    """A seq2seq table's trivial baselines (report/seq2seq.py annotate): one matrix each, a value per
+    cell, or one per model type where their sources or targets differ and so do the values."""
+    out = []
+    for kind, rows in t.baselines.items():
+        cells = []
+        for train, row in zip(t.train_sets, rows):
+            texts = []
+            for values in row:
+                distinct = sorted({round(v, 9) for v in (values or {}).values()})
+                texts.append("–" if not values else fmt_num(distinct[0], digits) if len(distinct) == 1
+                             else ", ".join(f"{mt} {fmt_num(v, digits)}" for mt, v in values.items()))
+            cells.append([lang_label(train)] + texts)
+        out += [f"### baseline: {BASELINE_NAMES[kind]}", "",
+                table(["train \\ eval"] + t.eval_langs, cells, ["l"] + ["r"] * len(t.eval_langs)), ""]
+    return out
+
+
 def _matrix_rows(t, mt, digits):
     """(rows, any † cell, any ‡ cell) of one model type's transfer matrix."""
     rows, picked, shown = [], False, False
@@ -127,6 +149,7 @@ def transfer_section(t, correction="holm", digits=3, resamples=None):
         rows, p, s = _matrix_rows(t, mt, digits)
         picked, shown = picked or p, shown or s
         out += [f"### {mt}", "", table(head, rows, ["l"] + ["r"] * len(t.eval_langs)), ""]
+    out += baseline_block(t, digits) + t.notes + ([""] if t.notes else [])
     for mt in t.comparisons:
         out += difference_block(t, mt, correction, digits)
     notes = ["Cells: mean ± sample std (ddof=1) over seeds of one hyperparameter setting, n runs;"

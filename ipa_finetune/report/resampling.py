@@ -22,6 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..predictions import read_predictions
+from .seq2seq import read_text
 
 CHUNK = 250          # resamples per matrix product, bounding memory at CHUNK x n counts
 PROB_FLOOR = 5e-7    # probabilities are saved to 6 decimals: a 0 there is below 5e-7 (log-loss)
@@ -67,17 +68,19 @@ def read_classification(path):
     return class_statistics(labels, preds, probs), labels
 
 
-# task_type of the dataset entry (results.json inputs) -> reader of a predictions file
-READERS = {"classification": read_classification}
+# task_type of the dataset entry (results.json inputs) -> reader of a predictions file (path, unit);
+# seq2seq's gold is the example ids (its files are read in id order: runs pair by id)
+READERS = {"classification": lambda path, unit: read_classification(path), "seq2seq": read_text}
 
 
 @functools.lru_cache(maxsize=4096)
-def read_statistics(path, task_type="classification"):
-    """(statistics, gold) of a predictions file, read once per report."""
+def read_statistics(path, task_type="classification", unit=None):
+    """(statistics, gold) of a predictions file, read once per report. unit: a seq2seq error rate's
+    ("char" or "phone": report/seq2seq.unit_of)."""
     reader = READERS.get(task_type)
     if reader is None:
         raise ValueError(f"no statistics for task_type {task_type!r} (known: {', '.join(READERS)})")
-    return reader(path)
+    return reader(path, unit)
 
 
 def example_counts(rng, n, resamples):

@@ -95,6 +95,9 @@ class TransferTable:
     kind: str = HEADLINE
     baseline: str = BASELINE_MODEL_TYPE  # difference blocks: every other model type minus this
     comparisons: dict = field(default_factory=dict)  # model type -> rows x columns of Comparison|None
+    # seq2seq (report/seq2seq.py annotate): trivial baseline -> rows x columns of {model type: value}
+    baselines: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)      # shown above the difference blocks
 
     def matrix(self, model_type):
         """Rows x columns of Cell or None."""

@@ -32,6 +32,7 @@ from scipy import stats as scipy_stats
 from ..inputs.fingerprint import identity, short
 from ..runs import canonical
 from .resampling import read_statistics, resampled_scores
+from .seq2seq import unit_of
 
 RESAMPLES = 2000    # the bootstrap variance to about 3% (its relative SE is sqrt(2 / R))
 BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same interval
@@ -148,7 +149,7 @@ def _statistics(outcome, lang, split):
     path = os.path.join(os.path.dirname(outcome.run.path), rel)
     entry = ((outcome.run.data.get("inputs") or {}).get("datasets") or {}).get(lang) or {}
     try:
-        return read_statistics(path, entry.get("task_type") or "classification")
+        return read_statistics(path, entry.get("task_type") or "classification", unit_of(outcome.run, lang))
     except FileNotFoundError:
         raise Refused(f"predictions file {path} is missing") from None
     except (OSError, ValueError, EOFError) as e:

@@ -93,20 +93,22 @@ def _load(spec, splits, cache_dir):
     return {split: saved[split] for split in splits}
 
 
-def _check_columns(ds, spec, split, features):
-    for col in list(features) + [spec.eval_feature]:
+def _check_columns(ds, spec, split, features, target):
+    """The source columns (text), the label or target column: present, no nulls, valid UTF-8."""
+    texts = list(features) + ([target] if spec.task_type == "seq2seq" else [])
+    for col in list(features) + [target]:
         if col not in ds.column_names:
             raise DataError(f"{where(spec, split, col)}: no such column; the split has "
                             f"{ds.column_names}")
         nulls = ds.data.column(col).null_count
         if nulls:
             raise DataError(f"{where(spec, split, col)}: {nulls} row(s) hold null/missing values")
-    for col in features:
+    for col in texts:
         dtype = getattr(ds.features[col], "dtype", None)
         if dtype not in ("string", "large_string"):
-            raise DataError(f"{where(spec, split, col)}: a train feature must be text, got "
-                            f"{ds.features[col]}")
-    _check_text(ds, spec, split, list(features) + [spec.eval_feature])
+            kind = "a train feature" if col in features else "a seq2seq target"
+            raise DataError(f"{where(spec, split, col)}: {kind} must be text, got {ds.features[col]}")
+    _check_text(ds, spec, split, list(features) + [target])
 
 
 def _check_text(ds, spec, split, columns):
@@ -125,11 +127,13 @@ def _check_text(ds, spec, split, columns):
 
 
 def load_language(spec, model_type, roles, cache_dir):
-    """Load and check the splits one language needs: `roles` names some of "train", "eval", "test".
+    """Load and check the splits one language needs: `roles` names some of "train", "eval", "test";
+    `model_type`: whose train_features (and seq2seq target) are read (ModelSpec.features_key).
     -> dict role -> (split name, raw Dataset). Raises DataError before any token is computed."""
     features = spec.features_for(model_type)
     if not features:
         raise DataError(f"{where(spec)}: no train_features for model type '{model_type}'")
+    target = spec.target_for(model_type)
     names = split_names(spec, roles)
     loaded = _load(spec, sorted(set(names.values())), cache_dir)
     out = {}
@@ -137,8 +141,9 @@ def load_language(spec, model_type, roles, cache_dir):
         ds = loaded[split]
         if len(ds) == 0:
             raise DataError(f"{where(spec, split)}: the split is empty")
-        _check_columns(ds, spec, split, features)
-        validate_labels(ds, spec, split)
+        _check_columns(ds, spec, split, features, target)
+        if spec.task_type == "classification":  # a seq2seq target is checked when encoded
+            validate_labels(ds, spec, split)
         out[role] = (split, ds)
     return out
 
@@ -189,6 +194,10 @@ def train_set(parts, train_samples, seed):
     import datasets
 
     ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    if train_samples and train_samples > len(ds):
+        logging.getLogger("ipa_finetune").warning(
+            "train_samples = %d but the train splits hold %d examples: using all of them",
+            train_samples, len(ds))
     if train_samples and train_samples < len(ds):
         ds = ds.shuffle(seed=seed, keep_in_memory=True).select(range(train_samples))
     return ds

@@ -132,9 +132,10 @@ def header_lines(plan):
     columns = {lang: "+".join(d["columns"]) for lang, d in plan.inputs["datasets"].items()}
     reads = (next(iter(columns.values())) if len(set(columns.values())) == 1
              else ", ".join(f"{lang}: {c}" for lang, c in columns.items()))
+    what = "target column" if plan.study.seq2seq else "label column"
     return [f"checkpoint {ckpt['path']} (sha256 {short(ckpt['sha256'])})",
             f"tokenizer {tok['name']}: {' + '.join(tok['path'])} (sha256 {short(tok['sha256'])})",
-            f"reads: {reads} (label column: "
+            f"reads: {reads} ({what}: "
             f"{', '.join(sorted({d['label_column'] for d in plan.inputs['datasets'].values()}))})"]
 
 

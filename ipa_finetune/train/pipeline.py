@@ -29,10 +29,9 @@ from ..config import selection
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..inputs.splits import roles_of
-from ..inputs.tokenizer import check_vocab_coverage, load_tokenizer, tokenizer_fingerprint
+from ..inputs.tokenizer import check_vocab_coverage, tokenizer_fingerprint
 from ..predictions import write_predictions
-from .. import runs
-from . import data, epochs, experiment, loaded
+from . import data, epochs, experiment, loaded, seq2seq
 from . import results as records
 from .labels import class_names
 from .metrics import classification_metrics, majority_baseline
@@ -151,27 +150,19 @@ def _classifier(plan, checkpoint, tokenizer, names, num_labels):
     return model
 
 
-def _splits(plan, spec, columns, roles):
-    """data.load_language, once per process for the same dataset files, columns and splits."""
-    cache_dir = plan.cfg["paths"]["hf_cache"]
-    key = ("splits", runs.canonical(plan.inputs["datasets"][spec.language]), repr(spec), columns,
-           tuple(roles), cache_dir)
-    return loaded.get(key, lambda: data.load_language(spec, columns, roles, cache_dir))
-
-
 def prepare(plan):
     """Load and validate tokenizer, data and model; tokenize. Raises UserError on any bad input."""
     study, hp = plan.study, plan.study.hyperparameters
     checkpoint = plan.model.existing_checkpoint()
-    tokenizer = loaded.get(("tokenizer", plan.inputs["tokenizer"]["sha256"], repr(plan.model)),
-                           lambda: load_tokenizer(plan.model))
+    tokenizer = loaded.tokenizer(plan)
     langs = sorted(set(plan.train_langs) | set(plan.eval_langs))
     specs = {lang: study.dataset(lang) for lang in langs}
     num_labels = _shared_classes(study, specs)
     cache_dir = study.cfg["paths"]["hf_cache"]
     _check_wandb(study.cfg)
     columns = plan.model.features_key  # whose train_features the model reads (model type or features_of)
-    raw = {lang: _splits(plan, specs[lang], columns, roles_of(lang, plan.train_langs, plan.eval_langs))
+    raw = {lang: loaded.language_splits(plan, specs[lang], columns,
+                                        roles_of(lang, plan.train_langs, plan.eval_langs))
            for lang in langs}
     first = plan.train_langs[0]
     names = class_names(raw[first]["train"][1], specs[first])
@@ -179,16 +170,12 @@ def prepare(plan):
     max_length = min(model.config.block_size, hp["max_length"])
     tok_fp = tokenizer_fingerprint(tokenizer)
     encoded = {lang: {role: loaded.get(
-        ("tokens", id(ds), tok_fp, max_length),  # ds: kept by _splits for as long as this key
+        ("tokens", id(ds), tok_fp, max_length),  # ds: kept by language_splits as long as this key
         lambda ds=ds, lang=lang, split=split: data.encode(ds, specs[lang], split, columns, tokenizer, tok_fp,
                                                           max_length, cache_dir))
         for role, (split, ds) in raw[lang].items()} for lang in langs}
-    parts = [encoded[lang]["train"] for lang in plan.train_langs]
-    available = sum(len(p) for p in parts)
-    if hp.get("train_samples") and hp["train_samples"] > available:
-        log.warning("train_samples = %d but the train splits hold %d examples: using all of them",
-                    hp["train_samples"], available)
-    train = data.train_set(parts, hp.get("train_samples"), hp["seed"])
+    train = data.train_set([encoded[lang]["train"] for lang in plan.train_langs], hp.get("train_samples"),
+                           hp["seed"])
     # everything training needs, built and checked before the first step
     return types.SimpleNamespace(
         tokenizer=tokenizer, model=model, num_labels=num_labels, max_length=max_length, train=train,
@@ -219,11 +206,14 @@ def run(plan, cpus, save_model=True, fresh=False):
         for line in experiment.header_lines(plan) + [experiment.changed_inputs_message(plan)]:
             if line:
                 log.info("%s", line)
-        prep = prepare(plan)
+        s2s = plan.study.seq2seq  # the task type's own data, model, trainer and metrics (seq2seq.py)
+        prep = seq2seq.prepare(plan) if s2s else prepare(plan)
         if fresh:
             log.info("--force: removing earlier results, best model and checkpoints of this run")
             experiment.start_fresh(plan)
-        trainer = build_trainer(plan, prep, cpus, epochs.Recorder(plan.run_dir, plan.eval_langs))
+        trainer = (seq2seq.build_trainer if s2s else build_trainer)(
+            plan, prep, cpus, epochs.Recorder(plan.run_dir, plan.eval_langs,
+                                              seq2seq.write_predictions if s2s else write_predictions))
         resume = last_complete_checkpoint(plan.checkpoints_dir)
         if resume:
             log.info("resuming from checkpoint %s", resume)
@@ -300,7 +290,8 @@ def finish(plan, trainer, prep, output, started, save_model):
     log.info("selection %s: keeping epoch %s (%s); final evaluation on %s", protocol,
              best and best["epoch"], "the last" if protocol == "last" else
              "best on the validation splits of " + ", ".join(monitored), ", ".join(plan.eval_langs))
-    metrics, predictions = _final_metrics(trainer, prep, plan)
+    s2s = plan.study.seq2seq
+    metrics, predictions = (seq2seq.final_metrics if s2s else _final_metrics)(trainer, prep, plan)
     best_dir = None
     if save_model:
         path = os.path.join(plan.run_dir, experiment.BEST_MODEL_DIR)
@@ -312,7 +303,7 @@ def finish(plan, trainer, prep, output, started, save_model):
         device=device_name(), best_model_dir=best_dir, predictions=predictions,
         selected_on=selection.selected_on(protocol, {lang: prep.eval_split_names[lang]
                                                      for lang in monitored}),
-        per_epoch=_per_epoch(plan, trainer, metric, best))
+        per_epoch=_per_epoch(plan, trainer, metric, best), extra=seq2seq.record(plan, prep) if s2s else None)
     write_json_atomic(plan.results_file, results)
     shutil.rmtree(plan.checkpoints_dir, ignore_errors=True)
     log.info("results written to %s", plan.results_file)

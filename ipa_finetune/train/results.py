@@ -41,10 +41,12 @@ def best_record(records, best_step):
 
 
 def build_results(plan, *, metrics, records, best, train_examples, train_speed, wall_time, device,
-                  best_model_dir, finished_at=None, predictions=None, selected_on=None, per_epoch=None):
+                  best_model_dir, finished_at=None, predictions=None, selected_on=None, per_epoch=None,
+                  extra=None):
     """The results.json record. best: the kept epoch's history record; predictions: {lang: {split:
     file relative to the run dir}}; selected_on: {lang: split} that chose the epoch (None: none did);
-    per_epoch: "epochs", "selection_epochs" and "epoch_predictions" (epochs.py)."""
+    per_epoch: "epochs", "selection_epochs" and "epoch_predictions" (epochs.py); extra: the task
+    type's own keys (seq2seq.record)."""
     cfg = plan.cfg
     hp = cfg["hyperparameters"]
     used = sorted(set(plan.train_langs) | set(plan.eval_langs))
@@ -73,6 +75,7 @@ def build_results(plan, *, metrics, records, best, train_examples, train_speed, 
         "wall_time_seconds": round(wall_time, 2),
         "checkpoint": plan.checkpoint,
         "best_model_dir": best_model_dir,
+        **(extra or {}),
         **_origin(plan, device, finished_at),
     }
 
@@ -86,10 +89,18 @@ def _origin(plan, device, finished_at):
                 timespec="seconds")}
 
 
+# the end-of-run table's columns per task type, and their shorter heads
+TABLE_COLUMNS = {"classification": ("accuracy", "precision", "recall", "f1", "majority_baseline", "n"),
+                 "seq2seq": ("chrf", "bleu", "exact_match", "error_rate", "copy_source_chrf",
+                             "most_frequent_target_chrf", "n")}
+HEADS = {"majority_baseline": "baseline", "copy_source_chrf": "copy chrf",
+         "most_frequent_target_chrf": "frequent chrf"}
+
+
 def format_table(results):
     """The short end-of-run table: one row per language and split."""
-    cols = ("accuracy", "precision", "recall", "f1", "majority_baseline", "n")
-    head = ["language", "split"] + ["baseline" if c == "majority_baseline" else c for c in cols]
+    cols = TABLE_COLUMNS["seq2seq" if "seq2seq" in results else "classification"]
+    head = ["language", "split"] + [HEADS.get(c, c) for c in cols]
     rows = []
     for lang, splits in results["metrics"].items():
         for split, m in splits.items():

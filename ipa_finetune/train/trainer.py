@@ -84,6 +84,16 @@ class MultiLanguageTrainer(Trainer):
     def get_decay_parameter_names(self, model):
         return decay_parameter_names(model)
 
+    def _get_train_sampler(self, train_dataset=None):
+        """The length-grouped sampler with its lengths as a list: datasets 5 hands the Trainer the
+        `length` column as a lazy Column, which the sampler then indexes one row at a time, every
+        epoch (5 s of a 15 s seq2seq demo run went there)."""
+        sampler = super()._get_train_sampler(train_dataset)
+        lengths = getattr(sampler, "lengths", None)
+        if lengths is not None and not isinstance(lengths, list):
+            sampler.lengths = list(lengths)
+        return sampler
+
 
 def decay_parameter_names(model):
     """nanoGPT's rule (upstream GPT.configure_optimizers): every parameter of 2 or more dimensions
@@ -243,20 +253,21 @@ def training_arguments(plan, prep, cpus):
     )
 
 
-def build_trainer(plan, prep, cpus, recorder=None):
+def build_trainer(plan, prep, cpus, recorder=None, trainer_class=None, collator=None, compute_metrics=None):
     """The trainer; its StopOnSignal callback is `trainer.stop` (install it around train()).
     prep.monitor / prep.monitor_test: {lang: (length-sorted set, order)} of the validation splits
     evaluated each epoch and of the test splits predicted each epoch; prep.choosing: the languages
-    that choose the epoch."""
+    that choose the epoch. The classification trainer by default; a task type gives its own class,
+    collator and metrics (train/seq2seq.py)."""
     stop = StopOnSignal()
-    trainer = MultiLanguageTrainer(
+    trainer = (trainer_class or MultiLanguageTrainer)(
         model=prep.model,
         args=training_arguments(plan, prep, cpus),
         train_dataset=prep.train,
         eval_dataset={lang: ds for lang, (ds, _) in prep.monitor.items()},
         processing_class=prep.tokenizer,
-        data_collator=LengthDroppingCollator(prep.tokenizer),
-        compute_metrics=_compute_metrics(prep.num_labels),
+        data_collator=collator or LengthDroppingCollator(prep.tokenizer),
+        compute_metrics=compute_metrics if trainer_class else _compute_metrics(prep.num_labels),
         callbacks=[TrainLogCallback(), stop],
     )
     trainer.choosing, trainer.recorder = prep.choosing, recorder
