@@ -87,3 +87,31 @@ def test_learning_curve_fits():
     curve = Curve("s", "sentiment", "source", ("polish", "russian"), "russian", "accuracy", "test",
                   {"normal": points, "ipa": points[:2], "random-init": points[1:]})
     assert texts_outside(curve_figure(curve)) == []
+
+
+class _Outcome:
+    def __init__(self, v):
+        self.v = v
+
+    def value(self, lang, split, metric):
+        return self.v
+
+
+def test_seed_figure_fits_and_its_cell_labels_do_not_overlap(tmp_path, monkeypatch):
+    """The six cells of a transfer matrix with the longest train set, 'polish+russian', side by side."""
+    from types import SimpleNamespace
+    from ipa_finetune.report.tables import HEADLINE
+    trains = [("polish", "russian"), ("polish",), ("russian",)]
+    cells = {(mt, t, e): SimpleNamespace(outcomes=[_Outcome(0.5), _Outcome(0.6)])
+             for mt in ("normal", "ipa") for t in trains for e in COLS}
+    table = SimpleNamespace(train_sets=trains, eval_langs=COLS, cells=cells, model_types=["normal", "ipa"],
+                            split="test", metric="f1", task="sentiment", study="s", kind=HEADLINE, selection="source")
+    figures = []
+    monkeypatch.setattr(plots, "save_png_atomic", lambda fig, path: figures.append(fig))
+    assert plots.seed_figure(table, str(tmp_path))
+    (fig,) = figures
+    assert texts_outside(fig) == []
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert len(boxes) == 6
+    assert all(a.x1 <= b.x0 + TOLERANCE for a, b in zip(boxes, boxes[1:])), [b.extents for b in boxes]

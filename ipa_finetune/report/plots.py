@@ -195,7 +195,9 @@ def seed_figure(table, out_dir):
              if any((mt, train, lang) in table.cells for mt in table.model_types)]
     if not cells:
         return []
-    fig = new_figure(1.6 + 0.55 * len(cells) * max(1, len(table.model_types)) / 2, 3.2)
+    per_cell = max(1.0, 0.3 * len(table.model_types))  # inches: room for "polish+russian" at 8 pt
+    fig_width = 1.6 + per_cell * len(cells)
+    fig = new_figure(fig_width, 3.2)
     ax = fig.add_subplot()
     width = 0.8 / len(table.model_types)
     for k, mt in enumerate(table.model_types):
@@ -209,10 +211,10 @@ def seed_figure(table, out_dir):
                        label=mt if x == 0 else None, zorder=3)
             if values:
                 ax.hlines(sum(values) / len(values), centre - width / 2.5, centre + width / 2.5, color=colour)
-    ax.set_xticks(range(len(cells)), labels=[wrap(f"{lang_label(t)} → {e}", 0.9, 8) for t, e in cells],
+    ax.set_xticks(range(len(cells)), labels=[wrap(f"{lang_label(t)} → {e}", per_cell - 0.1, 8) for t, e in cells],
                   fontsize=8)
     ax.set_ylabel(wrap(_what(table), 2.6, 9), fontsize=9)
-    ax.set_title(wrap(f"{table.task}: each seed's score (dots) and the mean (bar)", 4.0, 10), fontsize=10)
+    ax.set_title(wrap(f"{table.task}: each seed's score (dots) and the mean (bar)", fig_width - 1.0, 10), fontsize=10)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
