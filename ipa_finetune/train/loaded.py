@@ -17,11 +17,6 @@ def get(key, load):
     return _KEPT[key]
 
 
-def forget():
-    """Drop everything kept (tests; a long-lived process that moves on to other studies)."""
-    _KEPT.clear()
-
-
 def tokenizer(plan):
     """load_tokenizer of the run's model type, once per process for the same tokenizer files."""
     from ..inputs.tokenizer import load_tokenizer
